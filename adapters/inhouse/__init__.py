@@ -1,0 +1,1 @@
+"""Our own implementations: pure torch, batched, on the device, any spatial rank."""

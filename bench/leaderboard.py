@@ -1,0 +1,108 @@
+"""Leaderboards from unit records alone: mean and bootstrap CI per metric, ranks, cost, counts."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from bench.config import SuiteConfig
+from bench.errors import BenchError
+from bench.metrics import get_metric
+from bench.rng import stable_seed
+
+ID_COLUMNS = ["model", "implementation", "method", "library", "version", "params"]
+
+
+class IncomparableRecords(BenchError):
+    """Records that cannot share a leaderboard (different data, suite version or schema)."""
+
+
+def bootstrap_ci(values: np.ndarray, *, resamples: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean."""
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    if len(values) == 1:
+        return float(values[0]), float(values[0])
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def check_comparable(units: list[dict]) -> None:
+    """Raise unless all units share suite, suite version and dataset digest."""
+    for field in ("suite", "suite_version", "dataset_digest"):
+        seen = {json.dumps(u.get(field)) for u in units}
+        if len(seen) > 1:
+            raise IncomparableRecords(f"records disagree on {field}: {sorted(seen)}")
+
+
+def long_records(units: list[dict]) -> pd.DataFrame:
+    """Every per-sample record, one row each, with the provenance DESIGN.md asks of a record."""
+    rows = []
+    for u in units:
+        if u["kind"] != "quality":
+            continue
+        impl = u["implementation"]
+        base = {"suite": u["suite"], "suite_version": u["suite_version"], "dataset_digest": u["dataset_digest"],
+                "model": u["model"]["name"], "model_digest": u["model"]["digest"], "method": impl["method"],
+                "implementation": impl["adapter"], "library": impl["library"], "version": impl["version"],
+                "params": json.dumps(u["params"], sort_keys=True)}
+        for r in u["records"]:
+            rows.append({**base, "sample_id": r["sample_id"], "metric": r["metric"],
+                         "metric_params": json.dumps(r["metric_params"], sort_keys=True), "value": r["value"], "status": r["status"]})
+    return pd.DataFrame(rows)
+
+
+def _row_key(u: dict) -> tuple:
+    impl = u["implementation"]
+    return (u["model"]["name"], impl["adapter"], impl["method"], impl["library"], impl["version"], json.dumps(u["params"], sort_keys=True))
+
+
+def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
+    """One row per (model, implementation): per-metric mean, CI, n, undefined and rank; cost and failures."""
+    check_comparable(units)
+    columns = [(m.column(), get_metric(m.name).direction) for m in cfg.metrics]
+    values: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    undefined: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    failures: dict[tuple, set] = defaultdict(set)
+    samples: dict[tuple, set] = defaultdict(set)
+    timing: dict[tuple, dict] = {}
+    for u in units:
+        key = _row_key(u)
+        for f in u.get("failures", []):
+            failures[key].update(f["sample_ids"])
+        if u["kind"] == "timing":
+            timing[key] = u.get("timing") or {}
+            continue
+        samples[key].update(u["sample_ids"])
+        for r in u["records"]:
+            if r["status"] == "ok":
+                values[key][r["metric"]].append(r["value"])
+            elif r["status"] == "undefined":
+                undefined[key][r["metric"]] += 1
+    rows = []
+    for key in sorted(set(samples) | set(timing)):
+        row = dict(zip(ID_COLUMNS, key))
+        row["samples"] = len(samples[key])
+        row["failures"] = len(failures[key])
+        for column, _ in columns:
+            v = np.asarray(values[key][column], dtype=np.float64)
+            low, high = bootstrap_ci(v, resamples=cfg.leaderboard.bootstrap, confidence=cfg.leaderboard.confidence,
+                                     seed=stable_seed(cfg.suite.seed, "bootstrap", *key, column) % 2**32)
+            row.update({column: float(v.mean()) if len(v) else float("nan"), f"{column}_ci_low": low, f"{column}_ci_high": high,
+                        f"{column}_n": len(v), f"{column}_undefined": undefined[key][column]})
+        t = timing.get(key) or {}
+        row.update({"runtime_ms_median": t.get("median_ms", float("nan")), "runtime_ms_iqr": t.get("iqr_ms", float("nan")),
+                    "runtime_batch_size": t.get("batch_size", float("nan")), "peak_memory_mib": t.get("peak_memory_mib", float("nan"))})
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if board.empty:
+        return board
+    for column, direction in columns:
+        board[f"{column}_rank"] = board.groupby("model")[column].rank(ascending=direction == "lower", method="min", na_option="keep")
+    return board

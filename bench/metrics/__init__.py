@@ -1,0 +1,19 @@
+"""Metrics by name: each takes a batch and returns one score per sample (NaN where undefined)."""
+
+from __future__ import annotations
+
+from bench.metrics.base import Metric, MetricContext
+from bench.metrics.localisation import EnergyInMask, IoUThreshold, IoUTopK, PointingGame
+from bench.registry import suggest
+
+METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (IoUTopK, IoUThreshold, PointingGame, EnergyInMask)}
+
+
+def get_metric(name: str) -> type[Metric]:
+    """The Metric class registered as name."""
+    if name not in METRICS:
+        raise suggest(name, list(METRICS), "metric")
+    return METRICS[name]
+
+
+__all__ = ["METRICS", "Metric", "MetricContext", "get_metric"]

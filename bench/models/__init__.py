@@ -1,0 +1,1 @@
+"""Classifier models: torchvision ResNets with a two-class head, their checkpoints and cards."""

@@ -1,0 +1,65 @@
+"""Writing a suite's results: leaderboard CSV and Markdown, the long record CSV and model cards."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from bench.config import SuiteConfig
+from bench.metrics import get_metric
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
+    """The leaderboard as Markdown: one table per model, metric cells 'mean [CI]'."""
+    columns = [(m.column(), get_metric(m.name).direction) for m in cfg.metrics]
+    lines = [f"# Leaderboard: {cfg.suite.name} (suite version {cfg.suite.version})", ""]
+    if cfg.suite.description:
+        lines += [cfg.suite.description, ""]
+    lines += [f"Split `{cfg.data.split}`, {context['samples']} samples, explained class: {cfg.run.target}; dataset digest "
+              f"`{context['dataset_digest'][:16]}`; device {context['device']}. Metric cells: mean [{cfg.leaderboard.confidence:.0%} "
+              f"bootstrap CI] over samples where the metric is defined; arrows give the better direction. Runtime: median ms per image "
+              f"(IQR) at batch size {cfg.measure.batch_size}; memory: peak MiB above the baseline (see bench/measure.py).", ""]
+    for model, rows in board.groupby("model", sort=False):
+        clf = context.get("classifiers", {}).get(model, {})
+        lines += [f"## Model `{model}`", ""]
+        if clf:
+            lines += [f"Classifier on `{cfg.data.split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
+                      f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
+        head = ["implementation", "library"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in columns]
+        head += ["ms/img (IQR)", "peak MiB", "n", "undefined", "failures"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for _, r in rows.iterrows():
+            cells = [f"`{r['implementation']}`", f"{r['library']} {r['version']}"]
+            for c, _ in columns:
+                best = r.get(f"{c}_rank") == 1
+                cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
+                cells.append(f"**{cell}**" if best else cell)
+            cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r["peak_memory_mib"], 1),
+                      str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict) -> list[Path]:
+    """Write leaderboard.csv, leaderboard.md and records.csv under out_dir; returns the paths."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
+    _atomic_text(paths[0], board.to_csv(index=False, float_format="%.6g"))
+    _atomic_text(paths[1], markdown(board, cfg, context))
+    _atomic_text(paths[2], records.to_csv(index=False, float_format="%.6g"))
+    return paths

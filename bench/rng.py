@@ -1,0 +1,52 @@
+"""Seeds per sample and counter-based random numbers that do not depend on batch composition."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+_MIX1 = _signed(0xBF58476D1CE4E5B9)
+_MIX2 = _signed(0x94D049BB133111EB)
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts, stable across processes and machines."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def sample_seeds(base: int, sample_ids: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+    """One int64 seed per sample id, derived from base."""
+    return torch.tensor([stable_seed(base, sid) for sid in sample_ids], dtype=torch.int64, device=device)
+
+
+def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
+    # Logical shift on int64: torch shifts signed integers arithmetically.
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def splitmix64(x: torch.Tensor) -> torch.Tensor:
+    """The splitmix64 finaliser on int64 tensors (wrapping arithmetic)."""
+    z = x + _GOLDEN
+    z = (z ^ _shr(z, 30)) * _MIX1
+    z = (z ^ _shr(z, 27)) * _MIX2
+    return z ^ _shr(z, 31)
+
+
+def counter_uniform(seeds: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Uniform [0,1) floats (N, *shape): element i of sample n depends only on (seeds[n], i)."""
+    count = 1
+    for s in shape:
+        count *= s
+    index = torch.arange(count, device=seeds.device, dtype=torch.int64)
+    bits = splitmix64(splitmix64(seeds.view(-1, 1)) + index.view(1, -1))
+    return (_shr(bits, 11).double() * 2.0**-53).float().view(-1, *shape)

@@ -1,0 +1,45 @@
+"""A suite's data set: generated when synthetic, discovered, digested, and loaded split by split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import SuiteConfig
+from bench.data.images import SplitData, dataset_digest, load_split
+from bench.data.layout import SampleRef, discover
+from bench.data.synthetic import SyntheticSpec, generate
+from bench.errors import DataError
+
+
+@dataclass(frozen=True)
+class SuiteData:
+    """The samples of a suite's data set, its digest and the input size."""
+
+    root: Path
+    refs: list[SampleRef]
+    digest: str
+    image_size: int
+
+    def split(self, name: str, limit: int = 0) -> SplitData:
+        """Load one split (its first limit samples when limit > 0)."""
+        refs = [r for r in self.refs if r.split == name]
+        if not refs:
+            raise DataError(self.root, name, f"the data set has no {name!r} split")
+        return load_split(refs[:limit] if limit else refs, self.image_size, desc=f"loading {name}")
+
+
+def synthetic_spec(cfg: SuiteConfig) -> SyntheticSpec:
+    """The generator spec a synthetic suite asks for."""
+    s = cfg.data.synthetic
+    return SyntheticSpec(image_size=cfg.data.image_size, counts=s.counts, seed=s.seed, shortcut=s.shortcut, shortcut_strength=s.shortcut_strength)
+
+
+def prepare_data(cfg: SuiteConfig) -> SuiteData:
+    """Generate (if synthetic and not yet there), discover and digest the suite's data set."""
+    root = Path(cfg.data.root)
+    if cfg.data.source == "synthetic":
+        generate(root, synthetic_spec(cfg))
+    manifest = root / cfg.data.manifest if cfg.data.manifest else None
+    refs = discover(root, manifest)
+    return SuiteData(root, refs, dataset_digest(refs, root), cfg.data.image_size)

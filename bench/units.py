@@ -1,0 +1,116 @@
+"""Executing one work unit: explain a shard and score it, or time and measure one method."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bench import registry
+from bench.config import SuiteConfig
+from bench.data.images import SplitData
+from bench.explainer import Explainer, canonicalize
+from bench.measure import peak_memory_mib, time_call
+from bench.metrics import Metric, MetricContext, get_metric
+from bench.models.resnet import normalise
+from bench.plan import WorkUnit
+from bench.rng import sample_seeds, stable_seed
+
+
+@dataclass
+class UnitInputs:
+    """What a unit needs from the run: the model, the samples and the class explained for each."""
+
+    model: nn.Module
+    samples: SplitData
+    targets: torch.Tensor
+    device: torch.device
+
+
+def _error(err: BaseException) -> str:
+    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    return f"{type(err).__name__}: {err}{where}"
+
+
+def implementation(cls: type[Explainer]) -> dict:
+    """How a record names the implementation it measured."""
+    return {"adapter": cls.name, "method": cls.method, "library": cls.library, "version": cls.version()}
+
+
+def _make_explainer(unit: WorkUnit, model: nn.Module) -> Explainer:
+    return registry.get(unit.method.name)(model, target_layer=unit.model.target_layer, **unit.method.params)
+
+
+def _metrics(cfg: SuiteConfig) -> list[tuple[str, Metric]]:
+    return [(m.column(), get_metric(m.name)(**m.params)) for m in cfg.metrics]
+
+
+def _header(unit: WorkUnit, cfg: SuiteConfig, digest: str, cls: type[Explainer], device: torch.device) -> dict:
+    return {"kind": unit.kind, "suite": cfg.suite.name, "suite_version": cfg.suite.version, "dataset_digest": digest,
+            "model": {"name": unit.model.name, "digest": unit.model.digest, "target_layer": unit.model.target_layer},
+            "implementation": implementation(cls), "params": unit.method.params, "device": str(device), "shard": unit.shard}
+
+
+def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest: str) -> dict:
+    """Explain every sample of the unit's shard in batches, score every metric, and return the unit record."""
+    cls = registry.get(unit.method.name)
+    metrics = _metrics(cfg)
+    seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(inputs.samples.ids), inputs.device)
+    tie_seed = stable_seed(cfg.suite.seed, "ties")
+    records, failures = [], []
+    explain_s = metric_s = 0.0
+    spatial = tuple(inputs.samples.images.shape[2:])
+    with _make_explainer(unit, inputs.model) as explainer:
+        for start in range(0, len(inputs.samples), cfg.run.batch_size):
+            batch = slice(start, start + cfg.run.batch_size)
+            ids = inputs.samples.ids[batch]
+            x = normalise(inputs.samples.images[batch].to(inputs.device))
+            target = inputs.targets[batch].to(inputs.device)
+            began = time.perf_counter()
+            try:
+                maps = canonicalize(explainer.attribute(x, target, seeds=seeds[batch]), spatial=spatial, channel_reduction=cls.channel_reduction)
+            except Exception as err:  # one method failing on one batch must not stop the run
+                failures.append({"stage": "explain", "sample_ids": ids, "error": _error(err)})
+                continue
+            explain_s += time.perf_counter() - began
+            masks = inputs.samples.masks[batch].to(inputs.device)
+            has_mask = inputs.samples.has_mask[batch]
+            ctx = MetricContext(maps=maps.to(inputs.device), x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed)
+            for column, metric in metrics:
+                began = time.perf_counter()
+                try:
+                    values = metric(ctx).detach().cpu()
+                except Exception as err:
+                    failures.append({"stage": "metric", "metric": column, "sample_ids": ids, "error": _error(err)})
+                    continue
+                metric_s += time.perf_counter() - began
+                for sid, value, mask_ok in zip(ids, values.tolist(), has_mask.tolist()):
+                    status = "no_mask" if metric.requires_masks and not mask_ok else ("undefined" if value != value else "ok")
+                    records.append({"sample_id": sid, "metric": column, "metric_name": metric.name, "metric_params": metric.params(),
+                                    "value": value if status == "ok" else None, "status": status})
+    return {**_header(unit, cfg, digest, cls, inputs.device), "sample_ids": list(unit.sample_ids), "records": records,
+            "failures": failures, "explain_seconds": explain_s, "metric_seconds": metric_s}
+
+
+def run_timing_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest: str) -> dict:
+    """Time one method on one batch (median and IQR of ms per sample) and measure its peak memory."""
+    cls = registry.get(unit.method.name)
+    header = _header(unit, cfg, digest, cls, inputs.device)
+    x = normalise(inputs.samples.images.to(inputs.device))
+    target = inputs.targets.to(inputs.device)
+    seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(inputs.samples.ids), inputs.device)
+    try:
+        with _make_explainer(unit, inputs.model) as explainer:
+            call = lambda: explainer.attribute(x, target, seeds=seeds)  # noqa: E731
+            timing = time_call(call, device=inputs.device, batch_size=len(x), warmup=cfg.measure.warmup, repeats=cfg.measure.repeats)
+            memory = peak_memory_mib(call, device=inputs.device) if cfg.measure.memory else float("nan")
+            passes = explainer.passes()
+    except Exception as err:
+        return {**header, "timing": None, "failures": [{"stage": "timing", "sample_ids": list(unit.sample_ids), "error": _error(err)}]}
+    return {**header, "timing": {"median_ms": timing.median_ms, "iqr_ms": timing.iqr_ms, "batch_size": timing.batch_size,
+                                 "repeats": timing.repeats, "warmup": cfg.measure.warmup, "peak_memory_mib": memory, "passes": passes},
+            "failures": []}
