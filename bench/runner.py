@@ -119,7 +119,7 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None) -> RunSum
         "models": [dataclasses.asdict(p) for p, _, _ in prepared], "classifiers": classifiers,
         "units": [{"key": u.key, "kind": u.kind, "model": u.model.name, "method": u.method.name, "shard": u.shard} for u in units],
         "seeds": {"suite": cfg.suite.seed, "training": {m.name: m.train.seed for m in cfg.models}},
-        "versions": package_versions(), "python": platform.python_version(), "device": device_description(device),
+        "versions": package_versions(), "torch_build": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(), "device": device_description(device),
         "git_revision": git_revision(), "ran_units": len(todo), "skipped_units": len(units) - len(todo),
         "wall_seconds": time.time() - started,
     }

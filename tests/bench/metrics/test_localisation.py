@@ -1,0 +1,128 @@
+"""Localisation metrics on hand-made maps and masks with answers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bench.metrics import MetricContext
+from bench.metrics.localisation import EnergyInMask, IoUThreshold, IoUTopK, PointingGame
+
+NAN = float("nan")
+
+
+def ctx(maps: torch.Tensor, masks: torch.Tensor, seed: int = 0) -> MetricContext:
+    maps, masks = torch.as_tensor(maps, dtype=torch.float32), torch.as_tensor(masks, dtype=torch.bool)
+    if maps.ndim == 2:
+        maps, masks = maps[None], masks[None]
+    return MetricContext(maps=maps, x=torch.zeros(maps.shape[0], 3, *maps.shape[1:]), target=torch.zeros(maps.shape[0], dtype=torch.long),
+                         masks=masks, seed=seed)
+
+
+# A 4x4 map with distinct values and a 2x2 mask in the top-left corner.
+MAP = torch.tensor([[16.0, 15, 1, 2], [14, 3, 4, 5], [6, 7, 8, 9], [10, 11, 12, 13]])
+MASK = torch.zeros(4, 4, dtype=torch.bool)
+MASK[:2, :2] = True
+
+
+def test_iou_topk_area_matched() -> None:
+    # Top-4 pixels: 16, 15, 14 (in the mask) and 13 (outside): intersection 3, union 5.
+    assert IoUTopK()(ctx(MAP, MASK)).item() == pytest.approx(3 / 5)
+
+
+def test_iou_threshold_uses_normalised_map() -> None:
+    # Normalised: (v - 1) / 15. >= 0.75 means v >= 12.25: pixels 16, 15, 14, 13 -> IoU 3/5.
+    assert IoUThreshold(0.75)(ctx(MAP, MASK)).item() == pytest.approx(3 / 5)
+    # >= 0.5 means v >= 8.5: pixels 16, 15, 14, 9..13 (8 pixels); intersection 3, union 8 + 1 = 9.
+    assert IoUThreshold(0.5)(ctx(MAP, MASK)).item() == pytest.approx(3 / 9)
+
+
+def test_iou_threshold_relu_before_min_max() -> None:
+    signed = MAP - 10.0  # negative values become 0 before normalisation: span is 6
+    # relu: 6,5,0,0 / 4,0,0,0 / 0.. / 0,1,2,3 -> normalised >= 0.5 means relu >= 3: 6, 5, 4, 3 -> IoU 3/5.
+    assert IoUThreshold(0.5)(ctx(signed, MASK)).item() == pytest.approx(3 / 5)
+
+
+def test_pointing_game_strict_and_tolerance() -> None:
+    assert PointingGame()(ctx(MAP, MASK)).item() == 1.0
+    moved = torch.zeros(8, 8)
+    moved[0, 5] = 1.0  # argmax three columns right of the mask's edge (mask columns 0..1)
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    mask[:2, :2] = True
+    assert PointingGame()(ctx(moved, mask)).item() == 0.0
+    assert PointingGame(tolerance=3)(ctx(moved, mask)).item() == 0.0
+    assert PointingGame(tolerance=4)(ctx(moved, mask)).item() == 1.0
+    diagonal = torch.zeros(8, 8)
+    diagonal[4, 4] = 1.0  # nearest mask pixel (1, 1) is sqrt(18) = 4.24 away: a disc, not a square
+    assert PointingGame(tolerance=4)(ctx(diagonal, mask)).item() == 0.0
+    assert PointingGame(tolerance=4.3)(ctx(diagonal, mask)).item() == 1.0
+
+
+def test_energy_in_mask() -> None:
+    # Normalised map (v - 1) / 15; inside: 15 + 14 + 13 + 2 = 44; total: sum(v - 1) = 136 - 16 = 120.
+    assert EnergyInMask()(ctx(MAP, MASK)).item() == pytest.approx(44 / 120)
+
+
+@pytest.mark.parametrize("metric", [IoUTopK(), PointingGame(), EnergyInMask()])
+def test_constant_map_is_undefined_for_rank_metrics(metric) -> None:
+    for value in (0.0, 3.0):
+        assert math.isnan(metric(ctx(torch.full((4, 4), value), MASK)).item())
+
+
+def test_constant_map_thresholds_to_nothing() -> None:
+    assert IoUThreshold(0.5)(ctx(torch.full((4, 4), 2.0), MASK)).item() == 0.0
+
+
+def test_all_zero_map_never_scores_a_hit() -> None:
+    full_mask = torch.ones(4, 4, dtype=torch.bool)
+    assert math.isnan(PointingGame(tolerance=15)(ctx(torch.zeros(4, 4), full_mask)).item())
+
+
+@pytest.mark.parametrize("metric", [IoUTopK(), IoUThreshold(0.5), IoUThreshold(0.75), PointingGame(), PointingGame(tolerance=2), EnergyInMask()])
+def test_empty_mask_is_undefined(metric) -> None:
+    assert math.isnan(metric(ctx(MAP, torch.zeros(4, 4, dtype=torch.bool))).item())
+
+
+@pytest.mark.parametrize("metric", [IoUTopK(), IoUThreshold(0.5), PointingGame(), EnergyInMask()])
+def test_nan_map_is_undefined(metric) -> None:
+    broken = MAP.clone()
+    broken[3, 3] = NAN
+    assert math.isnan(metric(ctx(broken, MASK)).item())
+
+
+def test_ties_broken_by_seeded_permutation_not_memory_order() -> None:
+    tied = torch.zeros(4, 4)
+    tied[0, 0] = tied[3, 3] = 1.0  # two equal maxima: one in the mask, one outside
+    hits = [PointingGame()(ctx(tied, MASK, seed=s)).item() for s in range(60)]
+    assert 0.2 < sum(hits) / len(hits) < 0.8
+    assert hits == [PointingGame()(ctx(tied, MASK, seed=s)).item() for s in range(60)]
+
+
+def test_topk_ties_follow_the_same_rule() -> None:
+    flat_top = torch.zeros(4, 4)
+    flat_top[:, :] = 1.0
+    flat_top[3, 3] = 0.0  # 15 tied pixels; the top 4 are drawn among them by the permutation
+    values = {round(IoUTopK()(ctx(flat_top, MASK, seed=s)).item(), 4) for s in range(40)}
+    assert len(values) > 1
+
+
+def test_batch_equals_samples_alone() -> None:
+    gen = torch.Generator().manual_seed(3)
+    maps = torch.rand(6, 12, 12, generator=gen)
+    masks = torch.rand(6, 12, 12, generator=gen) > 0.7
+    for metric in (IoUTopK(), IoUThreshold(0.5), PointingGame(tolerance=2), EnergyInMask()):
+        batch = metric(ctx(maps, masks))
+        alone = torch.cat([metric(ctx(maps[i:i + 1], masks[i:i + 1])) for i in range(6)])
+        torch.testing.assert_close(batch, alone)
+
+
+def test_oracle_map_beats_random_map() -> None:
+    gen = torch.Generator().manual_seed(4)
+    masks = torch.zeros(8, 32, 32, dtype=torch.bool)
+    masks[:, 8:20, 10:22] = True
+    oracle = masks.float() + 0.01 * torch.rand(8, 32, 32, generator=gen)
+    random = torch.rand(8, 32, 32, generator=gen)
+    for metric in (IoUTopK(), IoUThreshold(0.5), PointingGame(), EnergyInMask()):
+        assert metric(ctx(oracle, masks)).mean() > metric(ctx(random, masks)).mean()
