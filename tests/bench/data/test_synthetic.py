@@ -171,8 +171,10 @@ def test_shortcut_markers_only_in_train_and_with_the_label(shortcut_set: Path) -
         if marked:
             marker = np.asarray(Image.open(shortcut_set / "shortcut_masks" / "train" / "glaucoma" / ref.image.name)) > 0
             assert marker.any()
-            # the planted square is visible in the image where its mask says
-            assert _marker_like(image)[marker].mean() >= 0.5, ref.id
+            # the planted square is visible in the image where its mask says, and only there
+            # (a blur of up to 1.5 px may soften the edges of the 4x4 square, not its centre)
+            assert _marker_like(image)[marker].any(), ref.id
+            assert not _marker_like(image)[~marker].any(), ref.id
         else:
             assert not _marker_like(image).any(), ref.id
 
