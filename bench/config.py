@@ -283,7 +283,7 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
 
     if not cfg.models:
         raise ConfigError(file, "models", "at least one [[models]] entry is required")
-    seen = set()
+    seen, models = set(), []
     for i, m in enumerate(cfg.models):
         key = f"models[{i}]"
         if m.name in seen:
@@ -292,10 +292,11 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
         _check_choice(file, f"{key}.arch", m.arch, ARCHS)
         if not 0 <= m.dropout < 1:
             raise ConfigError(file, f"{key}.dropout", f"must lie in [0, 1), got {m.dropout}")
-        for path_key in ("checkpoint", "pretrained"):
-            value = getattr(m, path_key)
-            if value and not Path(expand_env(value, file, f"{key}.{path_key}")).exists():
+        paths = {k: expand_env(getattr(m, k), file, f"{key}.{k}") for k in ("checkpoint", "pretrained") if getattr(m, k)}
+        for path_key, value in paths.items():
+            if not Path(value).exists():
                 raise ConfigError(file, f"{key}.{path_key}", f"{value!r}: no such file or directory")
+        models.append(dataclasses.replace(m, **paths))
         _check_positive(file, f"{key}.train.epochs", m.train.epochs)
         _check_positive(file, f"{key}.train.batch_size", m.train.batch_size)
         _check_positive(file, f"{key}.train.lr", m.train.lr)
@@ -334,7 +335,7 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
         raise ConfigError(file, "leaderboard.confidence", f"must lie in (0, 1), got {cfg.leaderboard.confidence}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.suite.name):
         raise ConfigError(file, "suite.name", f"{cfg.suite.name!r}: use letters, digits, '.', '_' and '-' only")
-    return dataclasses.replace(cfg, data=data)
+    return dataclasses.replace(cfg, data=data, models=models)
 
 
 def parse_suite(data: dict, file: str) -> SuiteConfig:

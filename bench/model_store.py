@@ -63,7 +63,9 @@ def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: tor
     else:
         directory = cache_dir() / "models" / f"{m.name}-{training_fingerprint(m, data)}"
         if not (directory / CARD).is_file():
+            has_test = any(r.split == "test" for r in data.refs)
             train(model_spec(m), train_config(m), data.split("train"), data.split("val"), directory, device=device,
+                  test_split=data.split("test") if has_test else None,
                   extra_card={"dataset_digest": data.digest, "image_size": data.image_size, "data_root": str(data.root)})
         model, card = load_trained(directory)
         weights = directory / card["checkpoint"]

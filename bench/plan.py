@@ -38,7 +38,10 @@ def unit_key(identity: dict) -> str:
 
 
 def plan_units(cfg: SuiteConfig, models: list[PreparedModel], sample_ids: list[str], dataset_digest: str, device: str) -> list[WorkUnit]:
-    """Every quality unit (model x method x shard) and, if measuring, every timing unit (model x method)."""
+    """Every quality unit (model x method x shard) and, if measuring, every timing unit (model x method).
+
+    Timing keys include the device description, so timings are never reused from another machine.
+    """
     common = {"suite": cfg.suite.name, "version": cfg.suite.version, "seed": cfg.suite.seed, "data": dataset_digest,
               "image_size": cfg.data.image_size, "target": cfg.run.target}
     metrics = [{"name": m.name, "params": m.params, "column": m.column()} for m in cfg.metrics]

@@ -88,7 +88,7 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None) -> RunSum
     split = data.split(cfg.data.split, cfg.data.limit)
     out_dir = cfg.results_dir()
     store = RecordStore(out_dir / "records")
-    units = plan_units(cfg, [p for p, _, _ in prepared], split.ids, data.digest, device.type)
+    units = plan_units(cfg, [p for p, _, _ in prepared], split.ids, data.digest, device_description(device))
     todo = [u for u in units if not store.has(u.key)]
 
     classifiers, inputs = {}, {}

@@ -21,7 +21,7 @@ from bench.models.resnet import ModelSpec, build_model, normalise
 from bench.progress import progress
 
 CARD = "model_card.json"
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2
 SELECT_KEYS = ("roc_auc", "accuracy", "loss")
 
 
@@ -75,8 +75,8 @@ def _score(report: dict, key: str) -> float:
 
 
 def train(spec: ModelSpec, config: TrainConfig, train_split: SplitData, val_split: SplitData, out_dir: Path, *,
-          device: torch.device, extra_card: dict | None = None) -> Path:
-    """Train, checkpoint every epoch, select on val, and write the model card; returns out_dir."""
+          device: torch.device, test_split: SplitData | None = None, extra_card: dict | None = None) -> Path:
+    """Train, checkpoint every epoch, select on val, and write the model card (test is reported, never used)."""
     if config.select not in SELECT_KEYS:
         raise ValueError(f"select must be one of {SELECT_KEYS}, got {config.select!r}")
     out_dir = Path(out_dir)
@@ -120,7 +120,8 @@ def train(spec: ModelSpec, config: TrainConfig, train_split: SplitData, val_spli
         "checkpoint": best["checkpoint"],
         "checkpoint_sha256": file_digest(staging / best["checkpoint"]),
         "history": history,
-        "splits": {"train": evaluate(model, train_split, batch_size=2 * config.batch_size, device=device), "val": best["val"]},
+        "splits": {"train": evaluate(model, train_split, batch_size=2 * config.batch_size, device=device), "val": best["val"],
+                   **({"test": evaluate(model, test_split, batch_size=2 * config.batch_size, device=device)} if test_split else {})},
         "train_seconds": time.time() - started,
         "device": str(device),
         "torch": torch.__version__,
