@@ -61,13 +61,12 @@ def read_image(path: Path, size: int) -> np.ndarray:
 
 
 def read_mask(path: Path, size: int) -> np.ndarray:
-    """A mask file as boolean (S,S): any non-zero pixel is inside; resized nearest-neighbour."""
+    """A mask file as boolean (S,S): any non-zero pixel (in any colour channel) is inside; resized nearest-neighbour."""
     image = _open(_read_bytes(path), path)
-    if image.mode in ("RGBA", "LA", "PA"):
-        image = image.convert("RGBA")
-        array = np.asarray(image)[..., :3].max(axis=-1) > 0
+    if image.mode in ("1", "L", "I", "F") or image.mode.startswith("I;16"):
+        array = np.asarray(image) != 0
     else:
-        array = np.asarray(image.convert("I")) != 0 if image.mode not in ("L", "1", "P") else np.asarray(image.convert("L")) > 0
+        array = np.asarray(image.convert("RGB")).max(axis=-1) > 0
     return np.asarray(Image.fromarray(array.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 0
 
 

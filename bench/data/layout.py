@@ -68,7 +68,8 @@ def discover_manifest(root: Path, manifest: Path) -> list[SampleRef]:
     if missing:
         raise DataError(manifest, "header", f"missing column(s) {missing}; expected {list(MANIFEST_COLUMNS)}")
     refs, seen = [], set()
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num
         where = lambda column: f"line {line}, column '{column}'"  # noqa: E731
         split, label = (row.get("split") or "").strip(), (row.get("label") or "").strip()
         if split not in SPLITS:

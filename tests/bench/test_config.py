@@ -304,18 +304,34 @@ def test_unset_env_variable_in_root_is_named(tmp_path: Path, data_root: Path, mo
     assert "not set" in str(err)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_validate expands ${VAR} in models[].checkpoint/pretrained only to check that the file exists and keeps the "
-    "unexpanded string in the config; model_store then opens Path(m.checkpoint) literally, so a checkpoint given as "
-    "${VAR}/... validates but cannot be loaded (data.root, by contrast, is stored expanded)"))
 def test_env_variable_in_checkpoint_is_expanded(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     weights = tmp_path / "weights.safetensors"
     weights.write_bytes(b"")
     monkeypatch.setenv("BENCH_TEST_WEIGHTS", str(tmp_path))
     suite = minimal_suite(data_root)
     suite["models"][0]["checkpoint"] = "${BENCH_TEST_WEIGHTS}/weights.safetensors"
+    suite["models"][0]["pretrained"] = "$BENCH_TEST_WEIGHTS/weights.safetensors"
     cfg = load_suite(write_suite(tmp_path, suite))
+    # stored expanded, like data.root: the model store opens these paths as they are
     assert cfg.models[0].checkpoint == str(weights)
+    assert cfg.models[0].pretrained == str(weights)
+
+
+def test_unset_env_variable_in_checkpoint_is_named(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BENCH_TEST_UNSET_VAR", raising=False)
+    suite = minimal_suite(data_root)
+    suite["models"][0]["checkpoint"] = "${BENCH_TEST_UNSET_VAR}/w.safetensors"
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == "models[0].checkpoint"
+    assert "BENCH_TEST_UNSET_VAR" in str(err)
+
+
+def test_missing_checkpoint_file(tmp_path: Path, data_root: Path) -> None:
+    suite = minimal_suite(data_root)
+    suite["models"][0]["checkpoint"] = str(tmp_path / "nope.safetensors")
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == "models[0].checkpoint"
+    assert "nope.safetensors" in str(err)
 
 
 # --------------------------------------------------------------------------- TOML syntax and reading

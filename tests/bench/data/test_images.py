@@ -182,9 +182,6 @@ def test_any_non_zero_mask_pixel_is_inside_for_common_modes(tmp_path: Path, mode
     np.testing.assert_array_equal(read_mask(path, 4), pattern)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "read_mask converts RGB masks with convert('I'), i.e. through luminance with rounding: a pixel such as "
-    "(0, 0, 1) or (1, 0, 0) has luminance 0 and is treated as outside, against 'any non-zero pixel is inside'"))
 def test_rgb_mask_pixel_non_zero_in_one_channel_is_inside(tmp_path: Path) -> None:
     array = np.zeros((4, 4, 3), np.uint8)
     array[0, 0] = (0, 0, 1)

@@ -270,9 +270,6 @@ def test_manifest_that_cannot_be_read_names_it(tmp_path: Path) -> None:
     assert str(missing) in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "discover_manifest numbers rows with enumerate(reader, start=2); csv.DictReader skips blank lines, "
-    "so after a blank line the reported line number is too small (reader.line_num would be right)"))
 def test_manifest_line_number_counts_blank_lines(manifest_root: Path) -> None:
     _, err = _manifest_error(manifest_root, (
         "split,label,image,mask\n"
