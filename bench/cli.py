@@ -14,9 +14,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import resolve_device, run_suite
 
     cfg = load_suite(args.suite)
-    summary = run_suite(cfg, device=resolve_device(args.device) if args.device else None)
+    summary = run_suite(cfg, device=resolve_device(args.device) if args.device else None, prune=args.prune)
     print(f"{cfg.suite.name}: {summary.planned} units planned, {summary.ran} run, {summary.skipped} already stored, "
           f"{summary.failures} failure(s) recorded")
+    if summary.stale:
+        print(f"  {summary.stale} stored unit(s) are not in this plan and were left out (--prune deletes them)")
     for path in summary.outputs:
         print(f"  wrote {path}")
     return 0
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a suite (resumes: stored units are skipped) and write its leaderboard")
     p.add_argument("suite")
     p.add_argument("--device", choices=("cpu", "cuda"), help="override the suite's run.device")
+    p.add_argument("--prune", action="store_true", help="delete stored units that this plan no longer contains")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")

@@ -39,6 +39,7 @@ class RunSummary:
     ran: int
     skipped: int
     failures: int
+    stale: int
     outputs: list[Path]
 
 
@@ -79,8 +80,12 @@ def device_description(device: torch.device) -> str:
     return f"cpu:{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
-def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None) -> RunSummary:
-    """Run every unit of the suite that is not stored yet, then rebuild the leaderboard and manifest."""
+def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, prune: bool = False) -> RunSummary:
+    """Run every unit of the suite that is not stored yet, then rebuild the leaderboard and manifest.
+
+    Stored units that the plan no longer contains (another model, data set or setting) are kept
+    unless prune is set; they never enter the leaderboard.
+    """
     started = time.time()
     device = device or resolve_device(cfg.run.device)
     data = prepare_data(cfg)
@@ -124,8 +129,12 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None) -> RunSum
         "wall_seconds": time.time() - started,
     }
     write_json(out_dir / MANIFEST, manifest)
+    stale = sorted(set(store.keys()) - {u.key for u in units})
+    if prune:
+        for key in stale:
+            store.path(key).unlink()
     failures = sum(len(u.get("failures", [])) for u in stored)
-    return RunSummary(len(units), len(todo), len(units) - len(todo), failures, [*outputs, out_dir / MANIFEST])
+    return RunSummary(len(units), len(todo), len(units) - len(todo), failures, 0 if prune else len(stale), [*outputs, out_dir / MANIFEST])
 
 
 def rebuild_leaderboard(cfg: SuiteConfig) -> list[Path]:

@@ -61,7 +61,12 @@ def test_resume_runs_only_missing_units_and_gives_the_same_leaderboard(tmp_path,
 
     executed.clear()
     again = run_suite(cfg)
-    assert again.ran == 0 and executed == []
+    assert again.ran == 0 and executed == [] and again.stale == 0
+
+    smaller = tiny_suite(tmp_path, results="interrupted", methods='[[methods]]\nname = "baseline.random"\n')
+    assert run_suite(smaller).stale == 9
+    assert run_suite(smaller, prune=True).stale == 0
+    assert len(list((cfg.results_dir() / "records").glob("*.json"))) == 3
 
 
 def test_explainer_failure_is_recorded_and_run_goes_on(tmp_path, cache, monkeypatch) -> None:
