@@ -72,7 +72,7 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
             target = inputs.targets[batch].to(inputs.device)
             began = time.perf_counter()
             try:
-                maps = canonicalize(explainer.attribute(x, target, seeds=seeds[batch]), spatial=spatial, channel_reduction=cls.channel_reduction)
+                maps = canonicalize(explainer.attribute(x, target, seeds=seeds[batch]), spatial=spatial, channel_reduction=explainer.channel_reduction)
             except Exception as err:  # one method failing on one batch must not stop the run
                 failures.append({"stage": "explain", "sample_ids": ids, "error": _error(err)})
                 continue

@@ -49,3 +49,34 @@ def capture_layer(layer: nn.Module) -> Iterator[LayerCapture]:
     finally:
         torch.set_grad_enabled(previous)
         handle.remove()
+
+
+def forward_capture(model: nn.Module, outputs: dict[str, nn.Module], x: torch.Tensor,
+                    inputs: dict[str, nn.Module] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(model output, outputs and first inputs of the named modules) of one no-grad forward pass; hooks removed after."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def hook(name: str, take_input: bool):
+        def record(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            seen[name] = (args[0] if take_input else output).detach()
+        return record
+
+    handles = [m.register_forward_hook(hook(n, False)) for n, m in outputs.items()]
+    handles += [m.register_forward_hook(hook(n, True)) for n, m in (inputs or {}).items()]
+    try:
+        with torch.no_grad():
+            result = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return result, seen
+
+
+def forward_replacing(model: nn.Module, layer: nn.Module, x: torch.Tensor, replacement: torch.Tensor) -> torch.Tensor:
+    """Model output (no grad) when layer's output is replaced by replacement, whose batch may differ from x's."""
+    handle = layer.register_forward_hook(lambda module, args, output: replacement)
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        handle.remove()

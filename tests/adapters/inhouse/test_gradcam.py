@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from adapters.inhouse.gradcam import GradCAM
+from adapters.inhouse.gradient_cams import GradCAM
 from tests.nets import gap_net, spatial_shape
 
 
