@@ -57,6 +57,10 @@ class Explainer(abc.ABC):
         """Forward and backward passes per sample that one attribute call costs."""
         return {"forward": 1, "backward": 0}
 
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """Per-sample by-products of the last call worth recording (e.g. IG's completeness error)."""
+        return {}
+
     def close(self) -> None:
         """Release hooks and any other resources; the model is as it was before."""
 

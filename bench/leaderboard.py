@@ -72,6 +72,7 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
     failures: dict[tuple, set] = defaultdict(set)
     samples: dict[tuple, set] = defaultdict(set)
     timing: dict[tuple, dict] = {}
+    diagnostics: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for u in units:
         key = _row_key(u)
         for f in u.get("failures", []):
@@ -80,6 +81,8 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
             timing[key] = u.get("timing") or {}
             continue
         samples[key].update(u["sample_ids"])
+        for name, vals in u.get("diagnostics", {}).items():
+            diagnostics[key][name].extend(v for v in vals if v is not None)
         for r in u["records"]:
             if r["status"] == "ok":
                 values[key][r["metric"]].append(r["value"])
@@ -98,7 +101,10 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
                         f"{column}_n": len(v), f"{column}_undefined": undefined[key][column]})
         t = timing.get(key) or {}
         row.update({"runtime_ms_median": t.get("median_ms", float("nan")), "runtime_ms_iqr": t.get("iqr_ms", float("nan")),
-                    "runtime_batch_size": t.get("batch_size", float("nan")), "peak_memory_mib": t.get("peak_memory_mib", float("nan"))})
+                    "runtime_batch_size": t.get("batch_size", float("nan")), "peak_memory_mib": t.get("peak_memory_mib", float("nan")),
+                    "efficiency": t.get("efficiency", float("nan"))})
+        for name, vals in diagnostics[key].items():
+            row[f"{name}_mean"] = float(np.mean(vals)) if vals else float("nan")
         rows.append(row)
     board = pd.DataFrame(rows)
     if board.empty:

@@ -32,7 +32,8 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
     lines += [f"Split `{cfg.data.split}`, {context['samples']} samples, explained class: {cfg.run.target}; dataset digest "
               f"`{context['dataset_digest'][:16]}`; device {context['device']}. Metric cells: mean [{cfg.leaderboard.confidence:.0%} "
               f"bootstrap CI] over samples where the metric is defined; arrows give the better direction. Runtime: median ms per image "
-              f"(IQR) at batch size {cfg.measure.batch_size}; memory: peak MiB above the baseline (see bench/measure.py).", ""]
+              f"(IQR) at batch size {cfg.measure.batch_size}; × ideal: runtime over the cost of the method's forward/backward passes "
+              f"at the model's measured speed; memory: peak MiB above the baseline (see bench/measure.py).", ""]
     for model, rows in board.groupby("model", sort=False):
         clf = context.get("classifiers", {}).get(model, {})
         lines += [f"## Model `{model}`", ""]
@@ -40,7 +41,7 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
             lines += [f"Classifier on `{cfg.data.split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
                       f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
         head = ["implementation", "library"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in columns]
-        head += ["ms/img (IQR)", "peak MiB", "n", "undefined", "failures"]
+        head += ["ms/img (IQR)", "× ideal", "peak MiB", "n", "undefined", "failures"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in rows.iterrows():
             cells = [f"`{r['implementation']}`", f"{r['library']} {r['version']}"]
@@ -48,7 +49,7 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
                 best = r.get(f"{c}_rank") == 1
                 cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
                 cells.append(f"**{cell}**" if best else cell)
-            cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r["peak_memory_mib"], 1),
+            cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1),
                       str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")

@@ -61,7 +61,7 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
     metrics = _metrics(cfg)
     seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(inputs.samples.ids), inputs.device)
     tie_seed = stable_seed(cfg.suite.seed, "ties")
-    records, failures = [], []
+    records, failures, diagnostics = [], [], {}
     explain_s = metric_s = 0.0
     spatial = tuple(inputs.samples.images.shape[2:])
     with _make_explainer(unit, inputs.model) as explainer:
@@ -77,6 +77,8 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
                 failures.append({"stage": "explain", "sample_ids": ids, "error": _error(err)})
                 continue
             explain_s += time.perf_counter() - began
+            for key, values in explainer.diagnostics().items():
+                diagnostics.setdefault(key, []).extend(values.detach().cpu().tolist())
             masks = inputs.samples.masks[batch].to(inputs.device)
             has_mask = inputs.samples.has_mask[batch]
             ctx = MetricContext(maps=maps.to(inputs.device), x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed)
@@ -93,7 +95,7 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
                     records.append({"sample_id": sid, "metric": column, "metric_name": metric.name, "metric_params": metric.params(),
                                     "value": value if status == "ok" else None, "status": status})
     return {**_header(unit, cfg, digest, cls, inputs.device), "sample_ids": list(unit.sample_ids), "records": records,
-            "failures": failures, "explain_seconds": explain_s, "metric_seconds": metric_s}
+            "failures": failures, "diagnostics": diagnostics, "explain_seconds": explain_s, "metric_seconds": metric_s}
 
 
 def run_timing_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest: str) -> dict:
@@ -109,8 +111,26 @@ def run_timing_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest
             timing = time_call(call, device=inputs.device, batch_size=len(x), warmup=cfg.measure.warmup, repeats=cfg.measure.repeats)
             memory = peak_memory_mib(call, device=inputs.device) if cfg.measure.memory else float("nan")
             passes = explainer.passes()
+        pass_ms = model_pass_ms(inputs.model, x, target, device=inputs.device, repeats=max(3, cfg.measure.repeats // 2))
     except Exception as err:
         return {**header, "timing": None, "failures": [{"stage": "timing", "sample_ids": list(unit.sample_ids), "error": _error(err)}]}
+    ideal = passes.get("forward", 0) * pass_ms["forward"] + passes.get("backward", 0) * pass_ms["backward"]
     return {**header, "timing": {"median_ms": timing.median_ms, "iqr_ms": timing.iqr_ms, "batch_size": timing.batch_size,
-                                 "repeats": timing.repeats, "warmup": cfg.measure.warmup, "peak_memory_mib": memory, "passes": passes},
+                                 "repeats": timing.repeats, "warmup": cfg.measure.warmup, "peak_memory_mib": memory, "passes": passes,
+                                 "pass_ms": pass_ms, "ideal_ms": ideal, "efficiency": timing.median_ms / ideal if ideal > 0 else float("nan")},
             "failures": []}
+
+
+def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, device: torch.device, repeats: int) -> dict[str, float]:
+    """Milliseconds per sample of one inference forward pass and of the backward pass added by an input gradient."""
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    def forward_backward() -> None:
+        leaf = x.detach().requires_grad_(True)
+        torch.autograd.grad(model(leaf).gather(1, target.view(-1, 1)).sum(), leaf)
+
+    f = time_call(forward, device=device, batch_size=len(x), warmup=1, repeats=repeats).median_ms
+    fb = time_call(forward_backward, device=device, batch_size=len(x), warmup=1, repeats=repeats).median_ms
+    return {"forward": f, "backward": max(fb - f, 0.0)}

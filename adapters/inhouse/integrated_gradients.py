@@ -52,6 +52,10 @@ class IntegratedGradients(InputGradientMethod):
         """steps forward and backward passes per sample, plus 2 forward passes for the completeness check."""
         return {"forward": self.steps + 2, "backward": self.steps}
 
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """The completeness error of the last call, per sample."""
+        return {} if self.completeness_error is None else {"completeness_error": self.completeness_error}
+
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
         base = reference_input(x, self.baseline, seeds=seeds)
         delta = x - base

@@ -93,10 +93,15 @@ def test_explainer_failure_is_recorded_and_run_goes_on(tmp_path, cache, monkeypa
 
 
 def test_timing_units_and_rebuild_from_records(tmp_path, cache) -> None:
-    cfg = tiny_suite(tmp_path, measure=True, methods=METHODS)
+    ig = '[[methods]]\nname = "inhouse.integrated_gradients"\nparams = { steps = 4 }\n'
+    cfg = tiny_suite(tmp_path, measure=True, methods=METHODS + ig)
     summary = run_suite(cfg)
-    assert summary.planned == 4 * 3 + 4
+    assert summary.planned == 5 * 3 + 5
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
+    assert board.loc["inhouse.integrated_gradients", "completeness_error_mean"] >= 0
+    assert board["completeness_error_mean"].notna().sum() == 1
+    assert 0 < board.loc["inhouse.gradcam", "efficiency"] < 100 and 0 < board.loc["inhouse.integrated_gradients", "efficiency"] < 100
+    board = board.drop(index="inhouse.integrated_gradients")
     assert (board["runtime_ms_median"] > 0).all() and (board["runtime_batch_size"] == 2).all()
     assert board.loc["inhouse.gradcam", "runtime_ms_median"] > board.loc["baseline.constant", "runtime_ms_median"]
     constant = board.loc["baseline.constant"]
