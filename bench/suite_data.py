@@ -22,11 +22,13 @@ class SuiteData:
     image_size: int
 
     def split(self, name: str, limit: int = 0) -> SplitData:
-        """Load one split (its first limit samples when limit > 0)."""
+        """Load one split; with limit > 0, that many samples evenly spaced over it (so every class is drawn)."""
         refs = [r for r in self.refs if r.split == name]
         if not refs:
             raise DataError(self.root, name, f"the data set has no {name!r} split")
-        return load_split(refs[:limit] if limit else refs, self.image_size, desc=f"loading {name}")
+        if 0 < limit < len(refs):
+            refs = [refs[round(i * (len(refs) - 1) / max(limit - 1, 1))] for i in range(limit)]
+        return load_split(refs, self.image_size, desc=f"loading {name}")
 
 
 def synthetic_spec(cfg: SuiteConfig) -> SyntheticSpec:

@@ -1,0 +1,165 @@
+"""Speed benchmarks, in-house against Captum and pytorch-grad-cam: shared model, result collection, the ratio table.
+
+Every benchmark sets benchmark.group to its method and puts implementation, input, setup and peak_mib in
+benchmark.extra_info. An autouse fixture collects them with the median of the timed rounds; at session end
+the table (third-party median / in-house median per method) is printed and written to
+results/benchmarks/cpu.md, or gpu.md when the benchmarks ran on CUDA. Nothing is written when no
+benchmark ran (the default test run skips them through --benchmark-skip).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+
+INHOUSE = "in-house"
+_ROWS = pytest.StashKey[list[dict]]()
+_REPORT = pytest.StashKey[tuple[Path, str]]()
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture
+def model(device: torch.device) -> torch.nn.Module:
+    """A fresh ResNet-18 with two classes, identical weights every time (fixed seed), in eval mode."""
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=2).eval().to(device)
+    yield net
+    net.zero_grad(set_to_none=True)
+
+
+def describe_device(device: torch.device) -> str:
+    """The accelerator's name, or the CPU model with its core and thread counts."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {name} ({os.cpu_count()} cores visible, torch uses {torch.get_num_threads()} threads)"
+
+
+@pytest.fixture(autouse=True)
+def _collect(benchmark, request: pytest.FixtureRequest) -> None:  # noqa: ANN001
+    """After each benchmark: keep its group, extra_info and median for the session's ratio table."""
+    yield
+    stats = getattr(benchmark, "stats", None)
+    if stats is None or getattr(benchmark, "has_error", False):
+        return
+    info = dict(benchmark.extra_info)
+    request.config.stash.setdefault(_ROWS, []).append({
+        "method": benchmark.group or info.get("method", request.node.name),
+        "implementation": info.get("implementation", request.node.name),
+        "input": info.get("input", ""),
+        "setup": info.get("setup", ""),
+        "device": info.get("device", ""),
+        "device_type": info.get("device_type", "cpu"),
+        "median_ms": stats.stats.median * 1000.0,
+        "rounds": stats.stats.rounds,
+        "peak_mib": info.get("peak_mib", float("nan")),
+    })
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def _ratio(value: float, reference: float) -> str:
+    if any(v is None or math.isnan(v) for v in (value, reference)) or reference <= 0:
+        return "n/a"
+    return f"{value / reference:.2f}"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def render(rows: list[dict]) -> str:
+    """The Markdown report: one table, rows grouped by method with the in-house row first."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["method"], []).append(row)
+    devices = sorted({r["device"] for r in rows})
+    lines = [
+        "# Speed benchmarks: in-house vs Captum and pytorch-grad-cam",
+        "",
+        f"- Device: {'; '.join(devices)}",
+        f"- torch {torch.__version__}, torchvision {_version('torchvision')}, captum {_version('captum')}, "
+        f"grad-cam {_version('grad-cam')}, pytest-benchmark {_version('pytest-benchmark')}, Python {sys.version.split()[0]}",
+        f"- Written {datetime.datetime.now().astimezone().isoformat(timespec='seconds')} by `make benchmarks` "
+        "(tests/benchmarks/test_speed.py)",
+        "- Model: torchvision resnet18(num_classes=2), torch.manual_seed(0), eval mode; same inputs, targets and "
+        "parameters for every implementation of a method.",
+        "- median ms: median wall time of one attribute call over the timed rounds (after 1 warm-up round). "
+        "peak MiB: bench.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size "
+        "before the call; CUDA: max_memory_allocated above the allocation before it).",
+        "- time ratio / peak ratio = third-party / in-house: above 1 the in-house implementation is faster / "
+        "smaller, below 1 it is slower / larger.",
+        "",
+        "| method | implementation | input | rounds | median ms | peak MiB | time ratio vs in-house | peak ratio vs in-house |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for method, members in groups.items():
+        own = next((r for r in members if r["implementation"] == INHOUSE), None)
+        members = sorted(members, key=lambda r: r["implementation"] != INHOUSE)
+        for r in members:
+            if own is None:
+                time_ratio = peak_ratio = "n/a"
+            elif r is own:
+                time_ratio = peak_ratio = "1.00"
+            else:
+                time_ratio = _ratio(r["median_ms"], own["median_ms"])
+                peak_ratio = _ratio(r["peak_mib"], own["peak_mib"])
+            lines.append(f"| {method} | {r['implementation']} | {r['input']} | {r['rounds']} | {_num(r['median_ms'])} | "
+                         f"{_num(r['peak_mib'])} | {time_ratio} | {peak_ratio} |")
+    lines += ["", "## Setup per method", ""]
+    for method, members in groups.items():
+        setup = next((r["setup"] for r in members if r["setup"]), "")
+        if setup:
+            lines.append(f"- **{method}**: {setup}")
+    return "\n".join(lines) + "\n"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write results/benchmarks/{cpu,gpu}.md from the benchmarks that ran (nothing when none ran)."""
+    rows = session.config.stash.get(_ROWS, [])
+    if not rows:
+        return
+    name = "gpu.md" if any(r["device_type"] == "cuda" for r in rows) else "cpu.md"
+    path = Path(session.config.rootpath) / "results" / "benchmarks" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render(rows)
+    path.write_text(text)
+    session.config.stash[_REPORT] = (path, text)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    """Print the ratio table after pytest-benchmark's own tables."""
+    report = config.stash.get(_REPORT, None)
+    if report is None:
+        return
+    path, text = report
+    terminalreporter.write_sep("=", f"third-party / in-house ratios (written to {path})")
+    for line in text.splitlines():
+        terminalreporter.write_line(line)
