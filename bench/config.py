@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.errors import BenchError, ConfigError
 from bench.models.resnet import ARCHS
+from bench.training import SELECT_KEYS, TrainConfig
 
 TARGETS = ("label", "predicted")
 DEVICES = ("auto", "cpu", "cuda")
@@ -59,19 +60,6 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class TrainSection:
-    """[models.train]: how to train a model that has no checkpoint."""
-
-    epochs: int = 6
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    augment: bool = True
-    select: str = "roc_auc"
-    seed: int = 0
-
-
-@dataclass(frozen=True)
 class ModelConfig:
     """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data."""
 
@@ -82,7 +70,7 @@ class ModelConfig:
     pretrained: str = ""
     checkpoint: str = ""
     target_layer: str = ""
-    train: TrainSection = field(default_factory=TrainSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass(frozen=True)
@@ -300,7 +288,7 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
         _check_positive(file, f"{key}.train.epochs", m.train.epochs)
         _check_positive(file, f"{key}.train.batch_size", m.train.batch_size)
         _check_positive(file, f"{key}.train.lr", m.train.lr)
-        _check_choice(file, f"{key}.train.select", m.train.select, ("roc_auc", "accuracy", "loss"))
+        _check_choice(file, f"{key}.train.select", m.train.select, SELECT_KEYS)
 
     if not cfg.methods:
         raise ConfigError(file, "methods", "at least one [[methods]] entry is required")

@@ -54,7 +54,9 @@ class Explainer(abc.ABC):
         """The method itself; inputs are already validated."""
 
     def passes(self) -> dict[str, int]:
-        """Forward and backward passes per sample that one attribute call costs."""
+        """Passes per sample that one attribute call costs: full 'forward' and 'backward' passes, and
+        'head_forward' / 'head_backward' passes through only the layers after the target layer, which
+        the efficiency figure counts as free."""
         return {"forward": 1, "backward": 0}
 
     def diagnostics(self) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ from bench.models.checkpoint import file_digest, load_checkpoint
 from bench.models.resnet import ModelSpec, build_model
 from bench.plan import PreparedModel
 from bench.suite_data import SuiteData
-from bench.training import CARD, TRAINER_VERSION, TrainConfig, load_trained, train
+from bench.training import CARD, TRAINER_VERSION, load_trained, train
 
 
 def cache_dir() -> Path:
@@ -29,11 +29,6 @@ def cache_dir() -> Path:
 def model_spec(m: ModelConfig) -> ModelSpec:
     """The architecture part of a model entry."""
     return ModelSpec(arch=m.arch, dropout=m.dropout, batchnorm=m.batchnorm, pretrained=m.pretrained or None)
-
-
-def train_config(m: ModelConfig) -> TrainConfig:
-    """The optimisation part of a model entry."""
-    return TrainConfig(**asdict(m.train))
 
 
 def training_fingerprint(m: ModelConfig, data: SuiteData) -> str:
@@ -64,7 +59,7 @@ def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: tor
         directory = cache_dir() / "models" / f"{m.name}-{training_fingerprint(m, data)}"
         if not (directory / CARD).is_file():
             has_test = any(r.split == "test" for r in data.refs)
-            train(model_spec(m), train_config(m), data.split("train"), data.split("val"), directory, device=device,
+            train(model_spec(m), m.train, data.split("train"), data.split("val"), directory, device=device,
                   test_split=data.split("test") if has_test else None,
                   extra_card={"dataset_digest": data.digest, "image_size": data.image_size, "data_root": str(data.root)})
         model, card = load_trained(directory)

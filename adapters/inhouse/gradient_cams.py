@@ -39,8 +39,8 @@ class GradientCAM(Explainer):
         self.relu = relu
 
     def passes(self) -> dict[str, int]:
-        """One forward pass and one backward pass through the layers after the target layer."""
-        return {"forward": 1, "backward": 1}
+        """One forward pass and one backward pass through the layers after the target layer only."""
+        return {"forward": 1, "backward": 0, "head_backward": 1}
 
     def combine(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """The method's map (N,*s) from activations and gradients (N,K,*s)."""

@@ -81,7 +81,7 @@ class GuidedGradCAM(InputGradientMethod):
 
     def passes(self) -> dict[str, int]:
         """Grad-CAM's pass plus a guided forward and backward pass."""
-        return {"forward": 2, "backward": 2}
+        return {"forward": 2, "backward": 1, "head_backward": 1}
 
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
         cam = self.gradcam.attribute(x, target)

@@ -100,8 +100,11 @@ class AblationCAM(Explainer):
         self.shortcut_used: bool | None = None
 
     def passes(self) -> dict[str, int]:
-        """1 forward pass and K passes of the layers after the target layer per sample."""
-        return {"forward": 1, "head_forward": self.channels or 0, "backward": 0}
+        """1 forward pass and K passes of the layers after the target layer per sample (K full passes without the shortcut)."""
+        k = self.channels or 0
+        if self.shortcut_used is False:
+            return {"forward": 1 + k, "backward": 0}
+        return {"forward": 1, "head_forward": k, "backward": 0}
 
     def _head_is_separable(self, x: torch.Tensor, a: torch.Tensor) -> bool:
         probe = torch.cat([a, 0.5 * a.flip(0)])

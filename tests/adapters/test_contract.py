@@ -93,3 +93,16 @@ def test_one_target_per_sample(name: str) -> None:
             explainer.attribute(torch.randn(2, 3, 16, 16), torch.tensor([[0], [1]]))
         with pytest.raises(ValueError, match="integer"):
             explainer.attribute(torch.randn(2, 3, 16, 16), torch.tensor([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_model_unchanged_after_an_exception(name: str) -> None:
+    model = gap_net(2).train(True)
+    before = _state(model)
+    with registry.get(name)(model, target_layer="3", **CHEAP.get(name, {})) as explainer:
+        try:
+            explainer.attribute(torch.randn(2, 3, 16, 16), torch.tensor([0, 9]))  # class 9 does not exist
+        except (RuntimeError, IndexError):
+            pass
+    _assert_same_state(before, _state(model))
+    assert torch.is_grad_enabled()

@@ -1,7 +1,7 @@
 """Speed benchmarks, in-house against Captum and pytorch-grad-cam: shared model, result collection, the ratio table.
 
 Every benchmark sets benchmark.group to its method and puts implementation, input, setup and peak_mib in
-benchmark.extra_info. An autouse fixture collects them with the median of the timed rounds; at session end
+benchmark.extra_info (reference=True on the in-house row of a group). An autouse fixture collects them with the median of the timed rounds; at session end
 the table (third-party median / in-house median per method) is printed and written to
 results/benchmarks/cpu.md, or gpu.md when the benchmarks ran on CUDA. Nothing is written when no
 benchmark ran (the default test run skips them through --benchmark-skip).
@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import torch
 
-INHOUSE = "in-house"
 _ROWS = pytest.StashKey[list[dict]]()
 _REPORT = pytest.StashKey[tuple[Path, str]]()
 
@@ -42,7 +41,8 @@ def model(device: torch.device) -> torch.nn.Module:
     net.zero_grad(set_to_none=True)
 
 
-def describe_device(device: torch.device) -> str:
+@pytest.fixture(scope="session")
+def device_name(device: torch.device) -> str:
     """The accelerator's name, or the CPU model with its core and thread counts."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -58,7 +58,7 @@ def describe_device(device: torch.device) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _collect(benchmark, request: pytest.FixtureRequest) -> None:  # noqa: ANN001
+def _collect(benchmark, request: pytest.FixtureRequest) -> None:
     """After each benchmark: keep its group, extra_info and median for the session's ratio table."""
     yield
     stats = getattr(benchmark, "stats", None)
@@ -68,6 +68,7 @@ def _collect(benchmark, request: pytest.FixtureRequest) -> None:  # noqa: ANN001
     request.config.stash.setdefault(_ROWS, []).append({
         "method": benchmark.group or info.get("method", request.node.name),
         "implementation": info.get("implementation", request.node.name),
+        "reference": bool(info.get("reference", False)),
         "input": info.get("input", ""),
         "setup": info.get("setup", ""),
         "device": info.get("device", ""),
@@ -101,28 +102,29 @@ def render(rows: list[dict]) -> str:
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
     devices = sorted({r["device"] for r in rows})
+    versions = (f"torch {torch.__version__}, torchvision {_version('torchvision')}, captum {_version('captum')}, "
+                f"grad-cam {_version('grad-cam')}, pytest-benchmark {_version('pytest-benchmark')}, Python {sys.version.split()[0]}")
+    written = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     lines = [
         "# Speed benchmarks: in-house vs Captum and pytorch-grad-cam",
         "",
         f"- Device: {'; '.join(devices)}",
-        f"- torch {torch.__version__}, torchvision {_version('torchvision')}, captum {_version('captum')}, "
-        f"grad-cam {_version('grad-cam')}, pytest-benchmark {_version('pytest-benchmark')}, Python {sys.version.split()[0]}",
-        f"- Written {datetime.datetime.now().astimezone().isoformat(timespec='seconds')} by `make benchmarks` "
-        "(tests/benchmarks/test_speed.py)",
-        "- Model: torchvision resnet18(num_classes=2), torch.manual_seed(0), eval mode; same inputs, targets and "
-        "parameters for every implementation of a method.",
-        "- median ms: median wall time of one attribute call over the timed rounds (after 1 warm-up round). "
-        "peak MiB: bench.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size "
-        "before the call; CUDA: max_memory_allocated above the allocation before it).",
-        "- time ratio / peak ratio = third-party / in-house: above 1 the in-house implementation is faster / "
-        "smaller, below 1 it is slower / larger.",
+        f"- {versions}",
+        f"- Written {written} by `make benchmarks` (tests/benchmarks/test_speed.py)",
+        "- Model: torchvision resnet18(num_classes=2), torch.manual_seed(0), eval mode; same inputs, targets and parameters for every "
+        + "implementation of a method.",
+        "- median ms: median wall time of one attribute call over the timed rounds (after 1 warm-up round). peak MiB: "
+        + "bench.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size before the call; "
+        + "CUDA: max_memory_allocated above the allocation before it).",
+        "- time ratio / peak ratio = third-party / in-house: above 1 the in-house implementation is faster / smaller, "
+        + "below 1 it is slower / larger.",
         "",
         "| method | implementation | input | rounds | median ms | peak MiB | time ratio vs in-house | peak ratio vs in-house |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for method, members in groups.items():
-        own = next((r for r in members if r["implementation"] == INHOUSE), None)
-        members = sorted(members, key=lambda r: r["implementation"] != INHOUSE)
+        own = next((r for r in members if r["reference"]), None)
+        members = sorted(members, key=lambda r: not r["reference"])
         for r in members:
             if own is None:
                 time_ratio = peak_ratio = "n/a"
@@ -154,7 +156,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[_REPORT] = (path, text)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """Print the ratio table after pytest-benchmark's own tables."""
     report = config.stash.get(_REPORT, None)
     if report is None:

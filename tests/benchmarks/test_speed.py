@@ -21,14 +21,13 @@ from torch import nn
 
 from adapters.inhouse.chunking import chunk_size
 from bench.measure import peak_memory_mib
-from conftest import INHOUSE, describe_device
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients:UserWarning"),
     pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations:UserWarning"),
 ]
 
-CAPTUM, GRAD_CAM = "captum", "pytorch-grad-cam"
+INHOUSE, CAPTUM, GRAD_CAM = "in-house", "captum", "pytorch-grad-cam"
 BUDGET_MIB = 1024.0  # the in-house memory_budget_mib, passed explicitly; library batch sizes derive from it
 LARGE, SMALL = (4, 224), (2, 112)  # (batch, side) for one-pass methods and for many-pass methods
 IG_STEPS, SHAP_SAMPLES, SMOOTH_SAMPLES, NOISE_LEVEL = 32, 16, 8, 0.15
@@ -258,12 +257,12 @@ def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_speed(case: Case, benchmark, model: nn.Module, device: torch.device) -> None:  # noqa: ANN001
+def test_speed(case: Case, benchmark, model: nn.Module, device: torch.device, device_name: str) -> None:
     batch, side = case.size
     x, target = inputs(batch, side, device)
     benchmark.group = case.method
-    benchmark.extra_info.update(method=case.method, implementation=case.impl, input=f"{batch}x3x{side}x{side}", setup=case.setup,
-                                device=describe_device(device), device_type=device.type)
+    benchmark.extra_info.update(method=case.method, implementation=case.impl, reference=case.impl == INHOUSE, input=f"{batch}x3x{side}x{side}",
+                                setup=case.setup, device=device_name, device_type=device.type)
     with case.build(model, x, target) as fn:
 
         def call() -> object:
