@@ -10,8 +10,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.errors import BenchError
+
 CHANNEL_REDUCTIONS = ("sum", "mean", "abs_sum")
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+class NotSupported(BenchError):
+    """A method that does not work for this model or input (recorded as a failure, never a silent wrong map)."""
 
 
 class Explainer(abc.ABC):
@@ -24,6 +30,8 @@ class Explainer(abc.ABC):
     package: ClassVar[str | None] = None
     # How canonicalize reduces a channel axis of the raw map; None when the raw map has none.
     channel_reduction: ClassVar[str | None] = None
+    # Spatial ranks the implementation handles (1: signals, 2: images, 3: volumes).
+    spatial_ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         self.model = model
@@ -41,6 +49,8 @@ class Explainer(abc.ABC):
     def attribute(self, x: torch.Tensor, target: torch.Tensor, *, seeds: torch.Tensor | None = None) -> torch.Tensor | np.ndarray:
         """Raw attribution map for inputs x (N,C,*S) and one target class per sample (N,)."""
         n = x.shape[0]
+        if x.ndim - 2 not in self.spatial_ranks:
+            raise NotSupported(f"{self.name} handles inputs with {self.spatial_ranks} spatial dimensions, not {x.ndim - 2}")
         if not isinstance(target, torch.Tensor) or target.ndim != 1 or target.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"{self.name}: target must be an integer tensor of shape (N,), got {getattr(target, 'shape', type(target))}")
         if target.shape[0] != n:

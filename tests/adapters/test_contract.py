@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bench import registry
-from bench.explainer import canonicalize
+from bench.explainer import NotSupported, canonicalize
 from bench.rng import sample_seeds
 from tests.nets import gap_net, spatial_shape
 
@@ -42,7 +42,10 @@ def _assert_same_state(before: dict, after: dict) -> None:
 
 def _explain(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     with registry.get(name)(model, target_layer="3", **CHEAP.get(name, {})) as explainer:
-        raw = explainer.attribute(x, target, seeds=seeds)
+        try:
+            raw = explainer.attribute(x, target, seeds=seeds)
+        except NotSupported as err:  # a clear refusal is allowed; a crash or a wrong map is not
+            pytest.skip(f"{name}: {err}")
     return canonicalize(raw, spatial=tuple(x.shape[2:]), channel_reduction=explainer.channel_reduction)
 
 
@@ -57,8 +60,9 @@ def test_shape_finite_deterministic_batch_invariant(name: str, rank: int) -> Non
     assert maps.shape == (5, *spatial_shape(rank)) and maps.dtype == torch.float32
     assert torch.isfinite(maps).all()
     torch.testing.assert_close(_explain(name, model, x, target, seeds), maps, rtol=0, atol=0)
-    alone = torch.cat([_explain(name, model, x[i:i + 1], target[i:i + 1], seeds[i:i + 1]) for i in range(5)])
-    torch.testing.assert_close(alone, maps, rtol=1e-5, atol=1e-6)
+    if getattr(registry.get(name), "batch_invariant", True):
+        alone = torch.cat([_explain(name, model, x[i:i + 1], target[i:i + 1], seeds[i:i + 1]) for i in range(5)])
+        torch.testing.assert_close(alone, maps, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("train_mode", [False, True])
@@ -102,7 +106,7 @@ def test_model_unchanged_after_an_exception(name: str) -> None:
     with registry.get(name)(model, target_layer="3", **CHEAP.get(name, {})) as explainer:
         try:
             explainer.attribute(torch.randn(2, 3, 16, 16), torch.tensor([0, 9]))  # class 9 does not exist
-        except (RuntimeError, IndexError):
+        except Exception:  # noqa: BLE001 - any failure will do: the point is what it leaves behind
             pass
     _assert_same_state(before, _state(model))
     assert torch.is_grad_enabled()

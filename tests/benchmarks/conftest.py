@@ -74,7 +74,10 @@ def _collect(benchmark, request: pytest.FixtureRequest) -> None:
         "device": info.get("device", ""),
         "device_type": info.get("device_type", "cpu"),
         "median_ms": stats.stats.median * 1000.0,
+        "iqr_ms": stats.stats.iqr * 1000.0,
+        "min_ms": stats.stats.min * 1000.0,
         "rounds": stats.stats.rounds,
+        "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
         "peak_mib": info.get("peak_mib", float("nan")),
     })
 
@@ -116,25 +119,28 @@ def render(rows: list[dict]) -> str:
         "- median ms: median wall time of one attribute call over the timed rounds (after 1 warm-up round). peak MiB: "
         + "bench.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size before the call; "
         + "CUDA: max_memory_allocated above the allocation before it).",
-        "- time ratio / peak ratio = third-party / in-house: above 1 the in-house implementation is faster / smaller, "
-        + "below 1 it is slower / larger.",
+        "- Ratios are third-party / in-house: above 1 the in-house implementation is faster (time) or smaller (peak), "
+        + "below 1 it is slower or larger. The time ratio is the ratio of medians; the ratio of minimums is given too, as "
+        + "it is less sensitive to other processes competing for the CPU.",
+        "- load: the 1-minute load average when the benchmark finished. The benchmark itself contributes about "
+        + f"{torch.get_num_threads()} (torch threads); clearly more than that means other processes shared the cores and "
+        + "the timings of that row are inflated (OpenMP threads suffer badly from oversubscription).",
         "",
-        "| method | implementation | input | rounds | median ms | peak MiB | time ratio vs in-house | peak ratio vs in-house |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| method | implementation | input | rounds | median ms | IQR ms | min ms | peak MiB | time ratio (medians) "
+        + "| time ratio (mins) | peak ratio | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method, members in groups.items():
         own = next((r for r in members if r["reference"]), None)
         members = sorted(members, key=lambda r: not r["reference"])
         for r in members:
             if own is None:
-                time_ratio = peak_ratio = "n/a"
-            elif r is own:
-                time_ratio = peak_ratio = "1.00"
+                ratios = ["n/a"] * 3
             else:
-                time_ratio = _ratio(r["median_ms"], own["median_ms"])
-                peak_ratio = _ratio(r["peak_mib"], own["peak_mib"])
-            lines.append(f"| {method} | {r['implementation']} | {r['input']} | {r['rounds']} | {_num(r['median_ms'])} | "
-                         f"{_num(r['peak_mib'])} | {time_ratio} | {peak_ratio} |")
+                ratios = [_ratio(r[key], own[key]) for key in ("median_ms", "min_ms", "peak_mib")]
+            cells = [method, r["implementation"], r["input"], str(r["rounds"]), _num(r["median_ms"]), _num(r["iqr_ms"]), _num(r["min_ms"]),
+                     _num(r["peak_mib"]), *ratios, _num(r["load"], 2)]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Setup per method", ""]
     for method, members in groups.items():
         setup = next((r["setup"] for r in members if r["setup"]), "")

@@ -1,0 +1,140 @@
+"""pytorch-grad-cam's implementations behind the Explainer interface (`gradcam.<method>`).
+
+The library's public call returns maps that are relu'd, min-max normalised and resized with OpenCV.
+Where it allows, these adapters take the raw map instead: they run the library's own forward and
+backward steps and call its get_cam_image, which is the map before that post-processing. FullGrad
+has no raw form (output = 'relu+minmax'). The library puts the model in eval mode, fills parameter
+gradients and leaves hooks: every call runs inside model_guard.preserved, and close() releases the
+hooks. Targets go in as one ClassifierOutputTarget per sample, so a short target list cannot be
+truncated silently as the library itself would.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import ClassVar
+
+import numpy as np
+import pytorch_grad_cam as pgc
+import torch
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from adapters.model_guard import preserved
+from adapters.third_party import ThirdPartyExplainer
+from bench.layers import resolve_layer
+
+
+def _targets(target: torch.Tensor) -> list[ClassifierOutputTarget]:
+    return [ClassifierOutputTarget(int(t)) for t in target.tolist()]
+
+
+class GradCamLibExplainer(ThirdPartyExplainer):
+    """A CAM class of pytorch-grad-cam on one target layer."""
+
+    library, package = "grad-cam", "grad-cam"
+    cam_class: ClassVar[str]
+    spatial_ranks = (2, 3)
+
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None, **options: object) -> None:
+        name, self.layer = resolve_layer(model, target_layer)
+        super().__init__(model, target_layer=name)
+        with preserved(model, keep_new_hooks=True):
+            self.cam = getattr(pgc, self.cam_class)(model=model, target_layers=[self.layer], **options)
+
+    def close(self) -> None:
+        """Release the library's hooks."""
+        self.cam.activations_and_grads.release()
+
+    def _raw(self, x: torch.Tensor, targets: list) -> np.ndarray:
+        outputs = self.cam.activations_and_grads(x)
+        if self.cam.uses_gradients:
+            loss = sum(t(o) for t, o in zip(targets, outputs))
+            loss.backward(retain_graph=True)
+        activations = self.cam.activations_and_grads.activations[0].cpu().numpy()
+        grads = self.cam.activations_and_grads.gradients[0].cpu().numpy() if self.cam.uses_gradients else None
+        return self.cam.get_cam_image(x, self.layer, targets, activations, grads, False)
+
+    def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
+        targets = _targets(target)
+        with preserved(self.model):
+            out = self._raw(x, targets) if self.output == "raw" else self.cam(input_tensor=x, targets=targets)
+        return torch.as_tensor(np.ascontiguousarray(out), device=x.device).float()
+
+
+class GradCamGradCAM(GradCamLibExplainer):
+    name, method, cam_class = "gradcam.gradcam", "gradcam", "GradCAM"
+
+
+class GradCamGradCAMPlusPlus(GradCamLibExplainer):
+    """Its alpha denominator adds a fixed 1e-6."""
+
+    name, method, cam_class = "gradcam.gradcam++", "gradcam++", "GradCAMPlusPlus"
+
+
+class GradCamXGradCAM(GradCamLibExplainer):
+    name, method, cam_class = "gradcam.xgradcam", "xgradcam", "XGradCAM"
+
+
+class GradCamLayerCAM(GradCamLibExplainer):
+    name, method, cam_class = "gradcam.layercam", "layercam", "LayerCAM"
+
+
+class GradCamHiResCAM(GradCamLibExplainer):
+    name, method, cam_class = "gradcam.hirescam", "hirescam", "HiResCAM"
+
+
+class GradCamEigenCAM(GradCamLibExplainer):
+    """Centres the activations before the SVD and leaves the sign of the projection as the SVD returns it."""
+
+    name, method, cam_class = "gradcam.eigencam", "eigencam", "EigenCAM"
+
+
+class GradCamScoreCAM(GradCamLibExplainer):
+    """Weights are a softmax over channels of the target logit; masks upsampled with align_corners=True."""
+
+    spatial_ranks = (2,)
+
+    name, method, cam_class = "gradcam.scorecam", "scorecam", "ScoreCAM"
+
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None, batch_size: int = 16) -> None:
+        super().__init__(model, target_layer=target_layer)
+        self.cam.batch_size = batch_size
+
+
+class GradCamAblationCAM(GradCamLibExplainer):
+    spatial_ranks = (2,)
+    name, method, cam_class = "gradcam.ablationcam", "ablationcam", "AblationCAM"
+
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None, batch_size: int = 32) -> None:
+        super().__init__(model, target_layer=target_layer, batch_size=batch_size)
+
+
+class GradCamFullGrad(GradCamLibExplainer):
+    """FullGrad uses every layer's bias gradients; the library gives only its normalised output."""
+
+    spatial_ranks = (2,)
+
+    name, method, cam_class, output = "gradcam.fullgrad", "fullgrad", "FullGrad", "relu+minmax"
+
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
+        ThirdPartyExplainer.__init__(self, model, target_layer=None)
+        self.layer = None
+        with preserved(model, keep_new_hooks=True):
+            self.cam = pgc.FullGrad(model=model, target_layers=[])
+
+
+class GradCamGuidedBackprop(ThirdPartyExplainer):
+    """GuidedBackpropReLUModel: it swaps the model's ReLU modules, so it works on a private copy, one image at a time."""
+
+    name, method, library, package, channel_reduction = "gradcam.guided_backprop", "guided_backprop", "grad-cam", "grad-cam", "sum"
+    spatial_ranks = (2,)
+
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
+        super().__init__(model, target_layer=None)
+        self.copy = copy.deepcopy(model)
+        self.guided = pgc.GuidedBackpropReLUModel(self.copy, device=next(model.parameters()).device)
+
+    def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
+        maps = [self.guided(x[i:i + 1].clone(), target_category=int(target[i])) for i in range(len(x))]
+        return torch.as_tensor(np.stack(maps), device=x.device).float().permute(0, 3, 1, 2).contiguous()
