@@ -121,6 +121,14 @@ class MeasureConfig:
 
 
 @dataclass(frozen=True)
+class AgreementConfig:
+    """[agreement]: compare implementations of the same method on the same inputs."""
+
+    enabled: bool = False
+    top_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
 class LeaderboardConfig:
     """[leaderboard]: bootstrap resamples and confidence level of the intervals."""
 
@@ -140,6 +148,7 @@ class SuiteConfig:
     run: RunConfig = field(default_factory=RunConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
+    agreement: AgreementConfig = field(default_factory=AgreementConfig)
     path: str = ""
 
     def fingerprint(self) -> str:
@@ -319,6 +328,8 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
     _check_positive(file, "measure.repeats", cfg.measure.repeats)
     _check_positive(file, "measure.warmup", cfg.measure.warmup, allow_zero=True)
     _check_positive(file, "leaderboard.bootstrap", cfg.leaderboard.bootstrap)
+    if not 0 < cfg.agreement.top_fraction <= 1:
+        raise ConfigError(file, "agreement.top_fraction", f"must lie in (0, 1], got {cfg.agreement.top_fraction}")
     if not 0 < cfg.leaderboard.confidence < 1:
         raise ConfigError(file, "leaderboard.confidence", f"must lie in (0, 1), got {cfg.leaderboard.confidence}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.suite.name):

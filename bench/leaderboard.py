@@ -74,6 +74,8 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
     timing: dict[tuple, dict] = {}
     diagnostics: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for u in units:
+        if u["kind"] == "agreement":
+            continue
         key = _row_key(u)
         for f in u.get("failures", []):
             failures[key].update(f["sample_ids"])
@@ -112,3 +114,31 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
     for column, direction in columns:
         board[f"{column}_rank"] = board.groupby("model")[column].rank(ascending=direction == "lower", method="min", na_option="keep")
     return board
+
+
+def build_agreement(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
+    """One row per (model, method, pair of implementations): each agreement measure's mean and bootstrap CI."""
+    from bench.agreement import MEASURES
+
+    values: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    failures: dict[tuple, set] = defaultdict(set)
+    for u in units:
+        if u["kind"] != "agreement":
+            continue
+        for f in u.get("failures", []):
+            failures[(u["model"]["name"], u["method"])].add(f["implementation"])
+        for r in u["records"]:
+            if r["value"] is not None:
+                values[(u["model"]["name"], u["method"], r["a"], r["b"])][r["measure"]].append(r["value"])
+    rows = []
+    for key in sorted(values):
+        row = dict(zip(["model", "method", "a", "b"], key))
+        for measure in MEASURES:
+            v = np.asarray(values[key][measure], dtype=np.float64)
+            low, high = bootstrap_ci(v, resamples=cfg.leaderboard.bootstrap, confidence=cfg.leaderboard.confidence,
+                                     seed=stable_seed(cfg.suite.seed, "agreement", *key, measure) % 2**32)
+            row.update({measure: float(v.mean()) if len(v) else float("nan"), f"{measure}_ci_low": low, f"{measure}_ci_high": high})
+        row["samples"] = len(values[key]["pearson"])
+        row["failed_implementations"] = ", ".join(sorted(failures[key[:2]]))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -29,6 +29,7 @@ class WorkUnit:
     method: MethodConfig
     shard: int
     sample_ids: tuple[str, ...]
+    members: tuple[MethodConfig, ...] = ()
 
 
 def unit_key(identity: dict) -> str:
@@ -57,4 +58,21 @@ def plan_units(cfg: SuiteConfig, models: list[PreparedModel], sample_ids: list[s
                 timing_ids = tuple(sample_ids[:cfg.measure.batch_size])
                 key = unit_key({**base, "kind": "timing", "measure": asdict(cfg.measure), "device": device, "samples": timing_ids})
                 units.append(WorkUnit(key, "timing", model, method, 0, timing_ids))
+        if cfg.agreement.enabled:
+            for method, members in method_groups(cfg).items():
+                base = {**common, "model": model.digest, "layer": model.target_layer, "members": [asdict(m) for m in members],
+                        "top_fraction": cfg.agreement.top_fraction}
+                for shard, ids in enumerate(shards):
+                    key = unit_key({**base, "kind": "agreement", "samples": ids})
+                    units.append(WorkUnit(key, "agreement", model, MethodConfig(f"agreement:{method}"), shard, ids, members))
     return units
+
+
+def method_groups(cfg: SuiteConfig) -> dict[str, tuple[MethodConfig, ...]]:
+    """The suite's methods with more than one implementation, by method name."""
+    from bench import registry
+
+    groups: dict[str, list[MethodConfig]] = {}
+    for m in cfg.methods:
+        groups.setdefault(registry.get(m.name).method, []).append(m)
+    return {method: tuple(members) for method, members in groups.items() if len(members) > 1}

@@ -56,11 +56,32 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict) -> list[Path]:
-    """Write leaderboard.csv, leaderboard.md and records.csv under out_dir; returns the paths."""
+def agreement_markdown(agreement: pd.DataFrame, cfg: SuiteConfig) -> str:
+    """The agreement section: one row per pair of implementations of one method."""
+    lines = ["## Agreement between implementations", "",
+             f"Same model, layer, inputs and targets; maps relu'd and min-max normalised first. Pearson and Spearman correlation, "
+             f"overlap of the top {cfg.agreement.top_fraction:.0%} pixels, largest absolute difference; mean [CI] over samples. "
+             "Known causes of disagreement are listed in the README (\"Known differences\").", "",
+             "| model | method | implementation A | implementation B | Pearson | Spearman | top overlap | max abs diff | n |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in agreement.iterrows():
+        cells = [f"`{r['model']}`", r["method"], f"`{r['a']}`", f"`{r['b']}`"]
+        cells += [f"{_fmt(r[m])} [{_fmt(r[m + '_ci_low'])}, {_fmt(r[m + '_ci_high'])}]" for m in ("pearson", "spearman", "top_overlap", "max_abs_diff")]
+        cells.append(str(int(r["samples"])))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
+                  agreement: pd.DataFrame | None = None) -> list[Path]:
+    """Write leaderboard.csv, leaderboard.md, records.csv (and agreement.csv) under out_dir; returns the paths."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
+    text = markdown(board, cfg, context)
+    if agreement is not None and not agreement.empty:
+        paths.append(out_dir / "agreement.csv")
+        _atomic_text(paths[-1], agreement.to_csv(index=False, float_format="%.6g"))
+        text += "\n" + agreement_markdown(agreement, cfg)
     _atomic_text(paths[0], board.to_csv(index=False, float_format="%.6g"))
-    _atomic_text(paths[1], markdown(board, cfg, context))
+    _atomic_text(paths[1], text)
     _atomic_text(paths[2], records.to_csv(index=False, float_format="%.6g"))
     return paths

@@ -17,7 +17,7 @@ import torch
 from bench.classifier_metrics import classifier_report
 from bench.config import SuiteConfig
 from bench.jsonio import write_json
-from bench.leaderboard import build_leaderboard, long_records
+from bench.leaderboard import build_agreement, build_leaderboard, long_records
 from bench.model_store import prepare_model
 from bench.plan import plan_units
 from bench.progress import progress
@@ -25,10 +25,11 @@ from bench.publish import write_results
 from bench.store import RecordStore
 from bench.suite_data import prepare_data
 from bench.training import predict
-from bench.units import UnitInputs, run_quality_unit, run_timing_unit
+from bench.units import UnitInputs, run_agreement_unit, run_quality_unit, run_timing_unit
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "captum", "grad-cam", "safetensors", "pillow")
 MANIFEST = "manifest.json"
+RUNNERS = {"quality": run_quality_unit, "timing": run_timing_unit, "agreement": run_agreement_unit}
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,12 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, prune: bo
         model, targets = inputs[unit.model.name]
         picked = torch.tensor([index[s] for s in unit.sample_ids], dtype=torch.long)
         unit_inputs = UnitInputs(model, split.subset(picked), targets[picked], device)
-        run = run_quality_unit if unit.kind == "quality" else run_timing_unit
-        store.write(unit.key, run(unit, cfg, unit_inputs, data.digest))
+        store.write(unit.key, RUNNERS[unit.kind](unit, cfg, unit_inputs, data.digest))
 
     stored = [store.read(u.key) for u in units]
     board = build_leaderboard(stored, cfg)
     context = {"samples": len(split), "dataset_digest": data.digest, "device": device_description(device), "classifiers": classifiers}
-    outputs = write_results(out_dir, board, long_records(stored), cfg, context)
+    outputs = write_results(out_dir, board, long_records(stored), cfg, context, build_agreement(stored, cfg))
     manifest = {
         "suite": cfg.suite.name, "suite_file": cfg.path, "fingerprint": cfg.fingerprint(),
         "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "path"},
@@ -145,4 +145,4 @@ def rebuild_leaderboard(cfg: SuiteConfig) -> list[Path]:
     stored = [store.read(u["key"]) for u in manifest["units"]]
     context = {"samples": manifest["dataset"]["samples"], "dataset_digest": manifest["dataset"]["digest"],
                "device": manifest["device"], "classifiers": manifest["classifiers"]}
-    return write_results(out_dir, build_leaderboard(stored, cfg), long_records(stored), cfg, context)
+    return write_results(out_dir, build_leaderboard(stored, cfg), long_records(stored), cfg, context, build_agreement(stored, cfg))

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from bench import registry
-from bench.config import SuiteConfig
+from bench.agreement import MEASURES, all_pairs
+from bench.config import MethodConfig, SuiteConfig
 from bench.data.images import SplitData
 from bench.explainer import Explainer, canonicalize
 from bench.measure import peak_memory_mib, time_call
@@ -134,3 +135,40 @@ def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, de
     f = time_call(forward, device=device, batch_size=len(x), warmup=1, repeats=repeats).median_ms
     fb = time_call(forward_backward, device=device, batch_size=len(x), warmup=1, repeats=repeats).median_ms
     return {"forward": f, "backward": max(fb - f, 0.0)}
+
+
+def member_label(member: MethodConfig) -> str:
+    """How an implementation is named in agreement tables: the adapter, with its parameters if any."""
+    if not member.params:
+        return member.name
+    return f"{member.name}({','.join(f'{k}={v}' for k, v in sorted(member.params.items()))})"
+
+
+def run_agreement_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest: str) -> dict:
+    """Explain the shard with every implementation of one method and compare each pair, sample by sample."""
+    seeds = sample_seeds(stable_seed(cfg.suite.seed, "agreement"), list(inputs.samples.ids), inputs.device)
+    spatial = tuple(inputs.samples.images.shape[2:])
+    maps, failures = {}, []
+    for member in unit.members:
+        label = member_label(member)
+        try:
+            with registry.get(member.name)(inputs.model, target_layer=unit.model.target_layer, **member.params) as explainer:
+                parts = []
+                for start in range(0, len(inputs.samples), cfg.run.batch_size):
+                    batch = slice(start, start + cfg.run.batch_size)
+                    x = normalise(inputs.samples.images[batch].to(inputs.device))
+                    raw = explainer.attribute(x, inputs.targets[batch].to(inputs.device), seeds=seeds[batch])
+                    parts.append(canonicalize(raw, spatial=spatial, channel_reduction=explainer.channel_reduction).to(inputs.device))
+            maps[label] = torch.cat(parts)
+        except Exception as err:  # one implementation failing must not hide the others' agreement
+            failures.append({"stage": "agreement", "implementation": label, "sample_ids": list(unit.sample_ids), "error": _error(err)})
+    records = []
+    for (a, b), measures in all_pairs(maps, top_fraction=cfg.agreement.top_fraction, seed=stable_seed(cfg.suite.seed, "ties")).items():
+        for measure in MEASURES:
+            for sid, value in zip(unit.sample_ids, measures[measure].cpu().tolist()):
+                records.append({"a": a, "b": b, "measure": measure, "sample_id": sid, "value": value if value == value else None})
+    return {"kind": "agreement", "suite": cfg.suite.name, "suite_version": cfg.suite.version, "dataset_digest": digest,
+            "model": {"name": unit.model.name, "digest": unit.model.digest, "target_layer": unit.model.target_layer},
+            "method": unit.method.name.removeprefix("agreement:"), "members": [member_label(m) for m in unit.members],
+            "versions": {member_label(m): implementation(registry.get(m.name)) for m in unit.members},
+            "device": str(inputs.device), "shard": unit.shard, "sample_ids": list(unit.sample_ids), "records": records, "failures": failures}

@@ -132,3 +132,20 @@ def test_samples_without_masks_count_for_nothing_but_stay_in_the_run(tmp_path, c
     assert random["iou_topk_n"] == 10 and random["iou_topk_undefined"] == 0
     records = pd.read_csv(cfg.results_dir() / "records.csv")
     assert (records["status"] == "no_mask").sum() == 3 * 4 * 4
+
+
+def test_agreement_units_compare_implementations(tmp_path, cache) -> None:
+    methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.gradcam", "captum.gradcam", "gradcam.gradcam", "baseline.random"))
+    cfg = tiny_suite(tmp_path, methods=methods)
+    import dataclasses
+
+    from bench.config import AgreementConfig
+
+    cfg = dataclasses.replace(cfg, agreement=AgreementConfig(enabled=True))
+    summary = run_suite(cfg)
+    assert summary.planned == 4 * 3 + 3  # one agreement unit per shard for the one method with several implementations
+    agreement = pd.read_csv(cfg.results_dir() / "agreement.csv")
+    assert set(zip(agreement["a"], agreement["b"])) == {("captum.gradcam", "gradcam.gradcam"), ("captum.gradcam", "inhouse.gradcam"),
+                                                        ("gradcam.gradcam", "inhouse.gradcam")}
+    assert (agreement["samples"] > 0).all()
+    assert "## Agreement between implementations" in (cfg.results_dir() / "leaderboard.md").read_text()

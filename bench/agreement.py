@@ -1,0 +1,52 @@
+"""How much implementations of one method agree on the same model, layer, inputs and targets."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from bench.metrics.maps import flat, normalised, rank_order
+
+MEASURES = ("pearson", "spearman", "top_overlap", "max_abs_diff")
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    denominator = a.norm(dim=1) * b.norm(dim=1)
+    return torch.where(denominator > 0, (a * b).sum(1) / denominator.clamp_min(1e-300), torch.full_like(denominator, float("nan")))
+
+
+def _average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Per-row ranks with ties given their average rank (as Spearman's coefficient needs)."""
+    order = values.argsort(dim=1, stable=True)
+    sorted_values = values.gather(1, order)
+    ranks_sorted = torch.arange(values.shape[1], device=values.device, dtype=torch.float64).expand_as(sorted_values).clone()
+    new_group = torch.ones_like(sorted_values, dtype=torch.bool)
+    new_group[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
+    group = new_group.cumsum(1) - 1
+    sums = torch.zeros_like(ranks_sorted).scatter_add_(1, group, ranks_sorted)
+    counts = torch.zeros_like(ranks_sorted).scatter_add_(1, group, torch.ones_like(ranks_sorted))
+    mean_rank = (sums / counts.clamp_min(1)).gather(1, group)
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+
+
+def pair_agreement(a: torch.Tensor, b: torch.Tensor, *, top_fraction: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Per-sample agreement of two batches of canonical maps after the common normalisation (relu, min-max)."""
+    na, nb = flat(normalised(a)).double(), flat(normalised(b)).double()
+    k = max(1, round(top_fraction * na.shape[1]))
+    top_a = rank_order(a, seed)[:, :k]
+    top_b = rank_order(b, seed)[:, :k]
+    hits = torch.zeros_like(na, dtype=torch.bool).scatter_(1, top_a, True).gather(1, top_b)
+    return {
+        "pearson": _pearson(na, nb),
+        "spearman": _pearson(_average_ranks(na), _average_ranks(nb)),
+        "top_overlap": hits.double().mean(1),
+        "max_abs_diff": (na - nb).abs().amax(1),
+    }
+
+
+def all_pairs(maps: dict[str, torch.Tensor], *, top_fraction: float = 0.1, seed: int = 0) -> dict[tuple[str, str], dict[str, torch.Tensor]]:
+    """pair_agreement for every unordered pair of implementations (names sorted)."""
+    return {(x, y): pair_agreement(maps[x], maps[y], top_fraction=top_fraction, seed=seed) for x, y in itertools.combinations(sorted(maps), 2)}
