@@ -19,8 +19,8 @@ def test_measures_match_scipy_and_hand_counts() -> None:
     got = pair_agreement(a, b, top_fraction=0.1)
     na, nb = normalised(a.double()).flatten(1).numpy(), normalised(b.double()).flatten(1).numpy()
     for n in range(3):
-        assert got["pearson"][n].item() == pytest.approx(stats.pearsonr(na[n], nb[n])[0], rel=1e-9)
-        assert got["spearman"][n].item() == pytest.approx(stats.spearmanr(na[n], nb[n])[0], rel=1e-9)
+        assert got["pearson"][n].item() == pytest.approx(stats.pearsonr(na[n], nb[n])[0], rel=1e-6)
+        assert got["spearman"][n].item() == pytest.approx(stats.spearmanr(na[n], nb[n])[0], rel=1e-6)
         assert got["max_abs_diff"][n].item() == pytest.approx(np.abs(na[n] - nb[n]).max())
         top_a, top_b = set(np.argsort(-na[n], kind="stable")[:10]), set(np.argsort(-nb[n], kind="stable")[:10])
         if len(set(nb[n])) == 100 and len(set(na[n])) == 100:
