@@ -1,9 +1,10 @@
 """pytorch-grad-cam's implementations behind the Explainer interface (`gradcam.<method>`).
 
-The library's public call returns maps that are relu'd, min-max normalised and resized with OpenCV.
-Where it allows, these adapters take the raw map instead: they run the library's own forward and
-backward steps and call its get_cam_image, which is the map before that post-processing. FullGrad
-has no raw form (output = 'relu+minmax'). The library puts the model in eval mode, fills parameter
+The library's public call returns maps that are relu'd at layer resolution, then min-max normalised
+and resized with OpenCV. Where it allows, these adapters stop before the last two steps: they run the
+library's own forward and backward steps, call its get_cam_image and apply its relu (output = 'relu'),
+so that the harness upsamples and normalises every implementation the same way. FullGrad has no such
+form (output = 'relu+minmax'). The library puts the model in eval mode, fills parameter
 gradients and leaves hooks: every call runs inside model_guard.preserved, and close() releases the
 hooks. Targets go in as one ClassifierOutputTarget per sample, so a short target list cannot be
 truncated silently as the library itself would.
@@ -35,6 +36,7 @@ class GradCamLibExplainer(ThirdPartyExplainer):
     library, package = "grad-cam", "grad-cam"
     cam_class: ClassVar[str]
     spatial_ranks = (2, 3)
+    output = "relu"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, **options: object) -> None:
         name, self.layer = resolve_layer(model, target_layer)
@@ -53,12 +55,12 @@ class GradCamLibExplainer(ThirdPartyExplainer):
             loss.backward(retain_graph=True)
         activations = self.cam.activations_and_grads.activations[0].cpu().numpy()
         grads = self.cam.activations_and_grads.gradients[0].cpu().numpy() if self.cam.uses_gradients else None
-        return self.cam.get_cam_image(x, self.layer, targets, activations, grads, False)
+        return np.maximum(self.cam.get_cam_image(x, self.layer, targets, activations, grads, False), 0)
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         targets = _targets(target)
         with preserved(self.model):
-            out = self._raw(x, targets) if self.output == "raw" else self.cam(input_tensor=x, targets=targets)
+            out = self._raw(x, targets) if self.output == "relu" else self.cam(input_tensor=x, targets=targets)
         return torch.as_tensor(np.ascontiguousarray(out), device=x.device).float()
 
 

@@ -39,7 +39,7 @@ def _error(err: BaseException) -> str:
 
 def implementation(cls: type[Explainer]) -> dict:
     """How a record names the implementation it measured."""
-    return {"adapter": cls.name, "method": cls.method, "library": cls.library, "version": cls.version()}
+    return {"adapter": cls.name, "method": cls.method, "library": cls.library, "version": cls.version(), "output": getattr(cls, "output", "raw")}
 
 
 def _make_explainer(unit: WorkUnit, model: nn.Module) -> Explainer:

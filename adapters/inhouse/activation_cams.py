@@ -62,15 +62,16 @@ class EigenCAM(Explainer):
     Per sample, the (positions x channels) matrix of activations is decomposed by SVD and projected on
     the first right singular vector. The sign of a singular vector is arbitrary: it is fixed so that
     the map correlates positively with the mean activation. center=True subtracts each channel's mean
-    first (what pytorch-grad-cam does); the paper does not. Class-agnostic: the target is ignored.
+    first (what pytorch-grad-cam does); the paper does not. relu at layer resolution, as for the other
+    CAMs (relu=False keeps the sign). Class-agnostic: the target is ignored.
     """
 
     name, method, library = "inhouse.eigencam", "eigencam", "inhouse"
 
-    def __init__(self, model: nn.Module, *, target_layer: str | None = None, center: bool = False) -> None:
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None, center: bool = False, relu: bool = True) -> None:
         layer_name, self.layer = resolve_layer(model, target_layer)
         super().__init__(model, target_layer=layer_name)
-        self.center = center
+        self.center, self.relu = center, relu
 
     def passes(self) -> dict[str, int]:
         """One forward pass, no backward pass."""
@@ -85,4 +86,5 @@ class EigenCAM(Explainer):
         projection = torch.einsum("npk,nk->np", m, vh[:, 0])
         sign = torch.sign((projection * a.flatten(2).mean(1).double()).sum(1, keepdim=True))
         projection = projection * torch.where(sign == 0, torch.ones_like(sign), sign)
-        return projection.float().view(a.shape[0], *a.shape[2:])
+        cam = projection.float().view(a.shape[0], *a.shape[2:])
+        return torch.relu(cam) if self.relu else cam

@@ -1,10 +1,12 @@
 """Speed benchmarks, in-house against Captum and pytorch-grad-cam: shared model, result collection, the ratio table.
 
 Every benchmark sets benchmark.group to its method and puts implementation, input, setup and peak_mib in
-benchmark.extra_info (reference=True on the in-house row of a group). An autouse fixture collects them with the median of the timed rounds; at session end
-the table (third-party median / in-house median per method) is printed and written to
-results/benchmarks/cpu.md, or gpu.md when the benchmarks ran on CUDA. Nothing is written when no
-benchmark ran (the default test run skips them through --benchmark-skip).
+benchmark.extra_info (reference=True on the in-house row of a group). An autouse fixture collects them with
+the median of the timed rounds; at session end the table (third-party median / in-house median per method)
+is printed and written to results/benchmarks/cpu.md, or gpu.md when the benchmarks ran on CUDA. The file is written only when every
+benchmark of the module ran (extra_info["cases_total"]), so a run narrowed with -k prints its table but
+leaves the stored one alone; nothing happens when no benchmark ran (the default test run skips them
+through --benchmark-skip).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 import torch
 
 _ROWS = pytest.StashKey[list[dict]]()
-_REPORT = pytest.StashKey[tuple[Path, str]]()
+_REPORT = pytest.StashKey[tuple[str, str]]()
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +80,7 @@ def _collect(benchmark, request: pytest.FixtureRequest) -> None:
         "min_ms": stats.stats.min * 1000.0,
         "rounds": stats.stats.rounds,
         "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
+        "cases_total": int(info.get("cases_total", 0)),
         "peak_mib": info.get("peak_mib", float("nan")),
     })
 
@@ -150,16 +153,21 @@ def render(rows: list[dict]) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write results/benchmarks/{cpu,gpu}.md from the benchmarks that ran (nothing when none ran)."""
+    """Write results/benchmarks/{cpu,gpu}.md when every benchmark ran; keep the table for the terminal summary either way."""
     rows = session.config.stash.get(_ROWS, [])
     if not rows:
         return
     name = "gpu.md" if any(r["device_type"] == "cuda" for r in rows) else "cpu.md"
     path = Path(session.config.rootpath) / "results" / "benchmarks" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = render(rows)
-    path.write_text(text)
-    session.config.stash[_REPORT] = (path, text)
+    total = max(r["cases_total"] for r in rows)
+    if len(rows) >= total:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        where = f"written to {path}"
+    else:
+        where = f"partial run, {len(rows)} of {total} benchmarks: {path} not written"
+    session.config.stash[_REPORT] = (where, text)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -167,7 +175,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     report = config.stash.get(_REPORT, None)
     if report is None:
         return
-    path, text = report
-    terminalreporter.write_sep("=", f"third-party / in-house ratios (written to {path})")
+    where, text = report
+    terminalreporter.write_sep("=", f"third-party / in-house ratios ({where})")
     for line in text.splitlines():
         terminalreporter.write_line(line)

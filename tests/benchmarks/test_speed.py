@@ -262,7 +262,7 @@ def test_speed(case: Case, benchmark, model: nn.Module, device: torch.device, de
     x, target = inputs(batch, side, device)
     benchmark.group = case.method
     benchmark.extra_info.update(method=case.method, implementation=case.impl, reference=case.impl == INHOUSE, input=f"{batch}x3x{side}x{side}",
-                                setup=case.setup, device=device_name, device_type=device.type)
+                                setup=case.setup, device=device_name, device_type=device.type, cases_total=len(CASES))
     with case.build(model, x, target) as fn:
 
         def call() -> object:

@@ -52,7 +52,7 @@ def test_cam_refuses_a_head_that_is_not_global_pooling() -> None:
 def test_eigencam_is_the_first_principal_projection() -> None:
     model = gap_net(2)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(5))
-    out = EigenCAM(model, target_layer="3").attribute(x, torch.tensor([0, 1]))
+    out = EigenCAM(model, target_layer="3", relu=False).attribute(x, torch.tensor([0, 1]))
     features = model[:4](x).detach().double().numpy()
     for n in range(2):
         m = features[n].reshape(features.shape[1], -1).T  # positions x channels
