@@ -76,6 +76,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_adapter(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.conformance import check_adapter
+
+    checks = check_adapter(args.name, params=json.loads(args.params) if args.params else None)
+    for c in checks:
+        print(f"{c.status.upper():5s} {c.name}{': ' + c.detail if c.detail else ''}")
+    failed = sum(c.status == "fail" for c in checks)
+    print(f"{args.name}: {sum(c.status == 'pass' for c in checks)} passed, {failed} failed, {sum(c.status == 'skip' for c in checks)} skipped")
+    return 1 if failed else 0
+
+
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.config import load_suite
     from bench.runner import rebuild_leaderboard
@@ -116,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="only this model entry")
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("check-adapter", help="run the conformance check on a registered adapter")
+    p.add_argument("name")
+    p.add_argument("--params", help="adapter parameters as a JSON object")
+    p.set_defaults(func=_cmd_check_adapter)
     p = sub.add_parser("leaderboard", help="rebuild a suite's published tables from its stored records")
     p.add_argument("suite")
     p.set_defaults(func=_cmd_leaderboard)
