@@ -11,8 +11,16 @@ import torch
 ACTIVATION_FACTOR = 24
 
 
+# Budget used when a method's memory_budget_mib is 0 (auto). On CPU, small chunks stay in cache and run
+# faster than large ones (measured: Score-CAM at 224 px took 8.6 s at 64 MiB, 12.2 s at 1024 MiB); on
+# CUDA, large chunks keep the device busy.
+AUTO_BUDGET_MIB = {"cpu": 64.0, "cuda": 1024.0}
+
+
 def chunk_size(example: torch.Tensor, memory_budget_mib: float, *, backward: bool = False) -> int:
-    """Items per forward pass so that inputs plus activations stay within the budget."""
+    """Items per forward pass so that inputs plus activations stay within the budget (0: the device's automatic budget)."""
+    if memory_budget_mib <= 0:
+        memory_budget_mib = AUTO_BUDGET_MIB.get(example.device.type, AUTO_BUDGET_MIB["cuda"])
     per_item = example[0].numel() * example.element_size() * ACTIVATION_FACTOR * (3 if backward else 1)
     return max(1, int(memory_budget_mib * 2**20 // max(per_item, 1)))
 

@@ -21,7 +21,7 @@ class GradientSHAP(InputGradientMethod):
     name, method = "inhouse.gradient_shap", "gradient_shap"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, samples: int = 25, stdev: float = 0.0,
-                 references: str = "zero,blur", memory_budget_mib: float = 1024.0) -> None:
+                 references: str = "zero,blur", memory_budget_mib: float = 0.0) -> None:
         super().__init__(model, target_layer=None)
         self.references = [r.strip() for r in references.split(",") if r.strip()]
         unknown = [r for r in self.references if r not in KINDS]

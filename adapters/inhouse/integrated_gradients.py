@@ -40,7 +40,7 @@ class IntegratedGradients(InputGradientMethod):
     name, method = "inhouse.integrated_gradients", "integrated_gradients"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, steps: int = 50, rule: str = "gausslegendre",
-                 baseline: str = "zero", memory_budget_mib: float = 1024.0) -> None:
+                 baseline: str = "zero", memory_budget_mib: float = 0.0) -> None:
         super().__init__(model, target_layer=None)
         if steps < 1 or (rule == "riemann_trapezoid" and steps < 2):
             raise ValueError(f"steps must be >= {2 if rule == 'riemann_trapezoid' else 1}, got {steps}")

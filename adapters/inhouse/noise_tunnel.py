@@ -34,7 +34,7 @@ class NoiseTunnel(Explainer):
     variant = "smoothgrad"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, base: str = "inhouse.saliency", samples: int = 25,
-                 noise_level: float = 0.15, memory_budget_mib: float = 1024.0, base_params: dict | None = None) -> None:
+                 noise_level: float = 0.15, memory_budget_mib: float = 0.0, base_params: dict | None = None) -> None:
         super().__init__(model, target_layer=target_layer)
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")

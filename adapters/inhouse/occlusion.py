@@ -38,7 +38,7 @@ class Occlusion(Explainer):
     name, method, library = "inhouse.occlusion", "occlusion", "inhouse"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, window: int = 16, stride: int = 8,
-                 baseline: str = "zero", output: str = "logit", memory_budget_mib: float = 1024.0) -> None:
+                 baseline: str = "zero", output: str = "logit", memory_budget_mib: float = 0.0) -> None:
         super().__init__(model, target_layer=None)
         if window < 1 or stride < 1:
             raise ValueError(f"window and stride must be >= 1, got {window}, {stride}")

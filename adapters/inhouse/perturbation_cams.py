@@ -30,7 +30,7 @@ class ScoreCAM(Explainer):
     name, method, library = "inhouse.scorecam", "scorecam", "inhouse"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, weights: str = "probability",
-                 memory_budget_mib: float = 1024.0, align_corners: bool = False, relu: bool = True) -> None:
+                 memory_budget_mib: float = 0.0, align_corners: bool = False, relu: bool = True) -> None:
         layer_name, self.layer = resolve_layer(model, target_layer)
         super().__init__(model, target_layer=layer_name)
         if weights not in SCORE_WEIGHTS:
@@ -92,7 +92,7 @@ class AblationCAM(Explainer):
 
     name, method, library = "inhouse.ablationcam", "ablationcam", "inhouse"
 
-    def __init__(self, model: nn.Module, *, target_layer: str | None = None, memory_budget_mib: float = 1024.0, relu: bool = True) -> None:
+    def __init__(self, model: nn.Module, *, target_layer: str | None = None, memory_budget_mib: float = 0.0, relu: bool = True) -> None:
         layer_name, self.layer = resolve_layer(model, target_layer)
         super().__init__(model, target_layer=layer_name)
         self.memory_budget_mib, self.relu = memory_budget_mib, relu

@@ -42,7 +42,7 @@ class RISE(Explainer):
     name, method, library = "inhouse.rise", "rise", "inhouse"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, masks: int = 1000, cell: int = 7, p: float = 0.5,
-                 seed: int = 0, memory_budget_mib: float = 1024.0) -> None:
+                 seed: int = 0, memory_budget_mib: float = 0.0) -> None:
         super().__init__(model, target_layer=None)
         if masks < 1 or cell < 1 or not 0 < p < 1:
             raise ValueError(f"need masks >= 1, cell >= 1 and 0 < p < 1, got {masks}, {cell}, {p}")

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from adapters.inhouse.chunking import chunk_size
+from adapters.inhouse.chunking import AUTO_BUDGET_MIB, chunk_size
 from bench.measure import peak_memory_mib
 
 pytestmark = [
@@ -28,7 +28,8 @@ pytestmark = [
 ]
 
 INHOUSE, CAPTUM, GRAD_CAM = "in-house", "captum", "pytorch-grad-cam"
-BUDGET_MIB = 1024.0  # the in-house memory_budget_mib, passed explicitly; library batch sizes derive from it
+# The in-house automatic memory budget on the benchmark's device, passed explicitly; library batch sizes derive from it.
+BUDGET_MIB = AUTO_BUDGET_MIB["cuda" if torch.cuda.is_available() else "cpu"]
 LARGE, SMALL = (4, 224), (2, 112)  # (batch, side) for one-pass methods and for many-pass methods
 IG_STEPS, SHAP_SAMPLES, SMOOTH_SAMPLES, NOISE_LEVEL = 32, 16, 8, 0.15
 OCC_WINDOW, OCC_STRIDE = 32, 16
@@ -170,7 +171,6 @@ def _captum_smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor) 
 
 # --- the cases --------------------------------------------------------------------------------------------
 
-_SCORE_CHUNK = _items_per_chunk(1, 112)
 _LAYER_CAMS = [
     ("gradcam++", "inhouse.gradcam++", "GradCAMPlusPlus", {}),
     ("xgradcam", "inhouse.xgradcam", "XGradCAM", {}),
@@ -194,12 +194,12 @@ def _cases() -> list[Case]:
                   Case(method, GRAD_CAM, grad_cam(cls_name), LARGE, 5)]
     cases += [
         Case("scorecam", INHOUSE, inhouse("inhouse.scorecam", target_layer="layer4", weights="channel_softmax", memory_budget_mib=BUDGET_MIB),
-             (1, 112), 2,
+             (1, 224), 2,
              f"target layer layer4, in-house weights='channel_softmax' (pytorch-grad-cam's variant). In-house skips constant channels and "
              f"runs {_SCORE_CHUNK} masked inputs per forward (memory_budget_mib={BUDGET_MIB:g}); pytorch-grad-cam runs every channel, "
              f"once at its default batch_size 16 and once at batch_size={_SCORE_CHUNK}."),
-        Case("scorecam", f"{GRAD_CAM} (batch_size=16)", grad_cam("ScoreCAM", batch_size=16), (1, 112), 2),
-        Case("scorecam", f"{GRAD_CAM} (batch_size={_SCORE_CHUNK})", grad_cam("ScoreCAM", batch_size=_SCORE_CHUNK), (1, 112), 2),
+        Case("scorecam", f"{GRAD_CAM} (batch_size=16)", grad_cam("ScoreCAM", batch_size=16), (1, 224), 2),
+        Case("scorecam", f"{GRAD_CAM} (batch_size={_SCORE_CHUNK})", grad_cam("ScoreCAM", batch_size=_SCORE_CHUNK), (1, 224), 2),
         Case("ablationcam", INHOUSE, inhouse("inhouse.ablationcam", target_layer="layer4", memory_budget_mib=BUDGET_MIB), (1, 112), 2,
              "target layer layer4. In-house feeds the ablated activations to the layers after layer4 only; pytorch-grad-cam "
              "(default batch_size 32) reruns layers 1-3 for every batch of ablated channels."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adapters.inhouse.chunking import ACTIVATION_FACTOR, chunk_size, run_chunked
+from adapters.inhouse.chunking import ACTIVATION_FACTOR, AUTO_BUDGET_MIB, chunk_size, run_chunked
 
 
 def test_chunk_size_from_budget() -> None:
@@ -13,7 +13,8 @@ def test_chunk_size_from_budget() -> None:
     per_item = 3 * 32 * 32 * 4 * ACTIVATION_FACTOR
     assert chunk_size(x, 10 * per_item / 2**20) == 10
     assert chunk_size(x, 10 * per_item / 2**20, backward=True) == 3
-    assert chunk_size(x, 0.0) == 1
+    assert chunk_size(x, 0.0) == chunk_size(x, AUTO_BUDGET_MIB["cpu"])
+    assert chunk_size(x, 1e-9) == 1
 
 
 def test_out_of_memory_halves_the_chunk_and_keeps_order() -> None:
