@@ -171,6 +171,7 @@ def _captum_smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor) 
 
 # --- the cases --------------------------------------------------------------------------------------------
 
+_SCORE_CHUNK = _items_per_chunk(1, 224)
 _LAYER_CAMS = [
     ("gradcam++", "inhouse.gradcam++", "GradCAMPlusPlus", {}),
     ("xgradcam", "inhouse.xgradcam", "XGradCAM", {}),
