@@ -45,6 +45,10 @@ class CaptumGradCAM(_LayerMethod):
 
     name, method = "captum.gradcam", "gradcam"
 
+    def passes(self) -> dict[str, int]:
+        """One forward pass and a backward pass to the target layer only."""
+        return {"forward": 1, "head_backward": 1}
+
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, relu: bool = True) -> None:
         super().__init__(model, target_layer=target_layer)
         self.relu = relu
@@ -58,6 +62,10 @@ class CaptumCAM(_LayerMethod):
     """CAM through LayerGradCam on a global-pooling + linear head: the signed Grad-CAM map times the layer's area."""
 
     name, method = "captum.cam", "cam"
+
+    def passes(self) -> dict[str, int]:
+        """One forward pass and a backward pass to the target layer only."""
+        return {"forward": 1, "head_backward": 1}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         check_gap_linear_head(self.model, self.layer, x)
@@ -107,9 +115,15 @@ class CaptumOcclusion(CaptumExplainer):
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         self.window, self.stride, self.baseline, self.output, self.per_eval = window, stride, baseline, output, perturbations_per_eval
+        self.positions: int | None = None
+
+    def passes(self) -> dict[str, int]:
+        """1 + P forward passes (P window positions, known after a call)."""
+        return {"forward": 1 + (self.positions or 0), "backward": 0}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         rank = x.ndim - 2
+        self.positions = math.prod((size - min(self.window, size)) // self.stride + 1 for size in x.shape[2:])
         forward = self.model if self.output == "logit" else (lambda t: torch.softmax(self.model(t), 1))
         explainer = ca.Occlusion(forward)
         base = reference_input(x, self.baseline, seeds=seeds)
@@ -124,6 +138,10 @@ class CaptumSaliency(CaptumExplainer):
 
     name, method, channel_reduction = "captum.saliency", "saliency", "sum"
 
+    def passes(self) -> dict[str, int]:
+        """One forward and one backward pass."""
+        return {"forward": 1, "backward": 1}
+
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, abs: bool = True) -> None:
         super().__init__(model, target_layer=None)
         self.abs = abs
@@ -137,6 +155,10 @@ class CaptumInputXGradient(CaptumExplainer):
 
     name, method, channel_reduction = "captum.gradient_x_input", "gradient_x_input", "sum"
 
+    def passes(self) -> dict[str, int]:
+        """One forward and one backward pass."""
+        return {"forward": 1, "backward": 1}
+
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         super().__init__(model, target_layer=None)
 
@@ -149,6 +171,10 @@ class CaptumGuidedBackprop(CaptumExplainer):
 
     name, method, channel_reduction = "captum.guided_backprop", "guided_backprop", "sum"
 
+    def passes(self) -> dict[str, int]:
+        """One forward and one backward pass."""
+        return {"forward": 1, "backward": 1}
+
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         super().__init__(model, target_layer=None)
 
@@ -160,6 +186,10 @@ class CaptumGuidedGradCAM(_LayerMethod):
     """GuidedGradCam; interpolate_mode is Captum's ('nearest' by default), recorded with the parameters."""
 
     name, method, channel_reduction = "captum.guided_gradcam", "guided_gradcam", "sum"
+
+    def passes(self) -> dict[str, int]:
+        """LayerGradCam's passes plus a guided forward and backward pass."""
+        return {"forward": 2, "backward": 1, "head_backward": 1}
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, interpolate_mode: str = "nearest") -> None:
         super().__init__(model, target_layer=target_layer)
@@ -201,6 +231,10 @@ class CaptumNoiseTunnel(_Seeded):
             raise ValueError(f"base must be one of {sorted(self.BASES)}, got {base!r}")
         self.base, self.samples, self.stdev, self.samples_batch_size = base, samples, stdev, samples_batch_size
 
+    def passes(self) -> dict[str, int]:
+        """samples forward and backward passes."""
+        return {"forward": self.samples, "backward": self.samples}
+
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         method = self.BASES[self.base](self.model)
         extra = {"abs": False} if self.base == "saliency" else {}
@@ -233,6 +267,10 @@ class CaptumGradientShap(_Seeded):
             raise ValueError(f"Captum's GradientShap draws references independently of the input: use 'zero' and/or 'black', got {references!r}")
         self.samples, self.stdev = samples, stdev
 
+    def passes(self) -> dict[str, int]:
+        """samples forward and backward passes."""
+        return {"forward": self.samples, "backward": self.samples}
+
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         refs = torch.cat([reference_input(x[:1], kind) for kind in self.references])
         return self._seeded(seeds, lambda: ca.GradientShap(self.model).attribute(x, baselines=refs, n_samples=self.samples, stdevs=self.stdev, target=target))
@@ -258,6 +296,10 @@ class CaptumDeepLift(_Conservative):
 
     name, method = "captum.deeplift", "deeplift"
 
+    def passes(self) -> dict[str, int]:
+        """One forward and backward pass, plus 2 forward passes for the summation check."""
+        return {"forward": 3, "backward": 1}
+
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, baseline: str = "zero") -> None:
         super().__init__(model, target_layer=None)
         self.baseline = baseline
@@ -277,6 +319,10 @@ class CaptumLRP(_Conservative):
     """LRP with Captum's default rules; checked by conservation (relevance sums to the target logit)."""
 
     name, method = "captum.lrp", "lrp"
+
+    def passes(self) -> dict[str, int]:
+        """One forward and backward pass, plus 1 forward pass for the conservation check."""
+        return {"forward": 2, "backward": 1}
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         super().__init__(model, target_layer=None)
@@ -299,9 +345,15 @@ class CaptumFeatureAblation(CaptumExplainer):
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, cell: int = 16, baseline: str = "zero", perturbations_per_eval: int = 32) -> None:
         super().__init__(model, target_layer=None)
         self.cell, self.baseline, self.per_eval = cell, baseline, perturbations_per_eval
+        self.cells: int | None = None
+
+    def passes(self) -> dict[str, int]:
+        """1 + (number of cells) forward passes (known after a call)."""
+        return {"forward": 1 + (self.cells or 0), "backward": 0}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         spatial = x.shape[2:]
+        self.cells = math.prod(math.ceil(size / self.cell) for size in spatial)
         ids = torch.zeros(spatial, dtype=torch.long, device=x.device)
         stride = 1
         for axis, size in reversed(list(enumerate(spatial))):

@@ -44,6 +44,10 @@ class GradCamLibExplainer(ThirdPartyExplainer):
         with preserved(model, keep_new_hooks=True):
             self.cam = getattr(pgc, self.cam_class)(model=model, target_layers=[self.layer], **options)
 
+    def passes(self) -> dict[str, int]:
+        """One forward pass and, for gradient methods, a backward pass through the whole network (the library calls .backward())."""
+        return {"forward": 1, "backward": 1 if self.cam.uses_gradients else 0}
+
     def close(self) -> None:
         """Release the library's hooks."""
         self.cam.activations_and_grads.release()
@@ -102,6 +106,16 @@ class GradCamScoreCAM(GradCamLibExplainer):
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, batch_size: int = 16) -> None:
         super().__init__(model, target_layer=target_layer)
         self.cam.batch_size = batch_size
+        self.channels: int | None = None
+
+    def passes(self) -> dict[str, int]:
+        """1 + K forward passes (K channels of the target layer; known after a call), one more for the activations."""
+        return {"forward": 2 + (self.channels or 0), "backward": 0}
+
+    def _raw(self, x: torch.Tensor, targets: list) -> np.ndarray:
+        out = super()._raw(x, targets)
+        self.channels = self.cam.activations_and_grads.activations[0].shape[1]
+        return out
 
 
 class GradCamAblationCAM(GradCamLibExplainer):
@@ -110,6 +124,16 @@ class GradCamAblationCAM(GradCamLibExplainer):
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, batch_size: int = 32) -> None:
         super().__init__(model, target_layer=target_layer, batch_size=batch_size)
+        self.channels: int | None = None
+
+    def passes(self) -> dict[str, int]:
+        """2 + K full forward passes per sample (the library reruns the whole network for every ablated channel)."""
+        return {"forward": 2 + (self.channels or 0), "backward": 0}
+
+    def _raw(self, x: torch.Tensor, targets: list) -> np.ndarray:
+        out = super()._raw(x, targets)
+        self.channels = self.cam.activations_and_grads.activations[0].shape[1]
+        return out
 
 
 class GradCamFullGrad(GradCamLibExplainer):
@@ -125,6 +149,10 @@ class GradCamFullGrad(GradCamLibExplainer):
         with preserved(model, keep_new_hooks=True):
             self.cam = pgc.FullGrad(model=model, target_layers=[])
 
+    def passes(self) -> dict[str, int]:
+        """One forward and one backward pass."""
+        return {"forward": 1, "backward": 1}
+
 
 class GradCamGuidedBackprop(ThirdPartyExplainer):
     """GuidedBackpropReLUModel: it swaps the model's ReLU modules, so it works on a private copy, one image at a time."""
@@ -136,6 +164,10 @@ class GradCamGuidedBackprop(ThirdPartyExplainer):
         super().__init__(model, target_layer=None)
         self.copy = copy.deepcopy(model)
         self.guided = pgc.GuidedBackpropReLUModel(self.copy, device=next(model.parameters()).device)
+
+    def passes(self) -> dict[str, int]:
+        """One forward and one backward pass."""
+        return {"forward": 1, "backward": 1}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         maps = [self.guided(x[i:i + 1].clone(), target_category=int(target[i])) for i in range(len(x))]
