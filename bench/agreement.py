@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from bench.metrics.maps import flat, normalised, rank_order
+from bench.metrics.maps import average_ranks, flat, normalised, rank_order
 
 MEASURES = ("pearson", "spearman", "top_overlap", "max_abs_diff")
 
@@ -18,20 +18,6 @@ def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(denominator > 0, (a * b).sum(1) / denominator.clamp_min(1e-300), torch.full_like(denominator, float("nan")))
 
 
-def _average_ranks(values: torch.Tensor) -> torch.Tensor:
-    """Per-row ranks with ties given their average rank (as Spearman's coefficient needs)."""
-    order = values.argsort(dim=1, stable=True)
-    sorted_values = values.gather(1, order)
-    ranks_sorted = torch.arange(values.shape[1], device=values.device, dtype=torch.float64).expand_as(sorted_values).clone()
-    new_group = torch.ones_like(sorted_values, dtype=torch.bool)
-    new_group[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
-    group = new_group.cumsum(1) - 1
-    sums = torch.zeros_like(ranks_sorted).scatter_add_(1, group, ranks_sorted)
-    counts = torch.zeros_like(ranks_sorted).scatter_add_(1, group, torch.ones_like(ranks_sorted))
-    mean_rank = (sums / counts.clamp_min(1)).gather(1, group)
-    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
-
-
 def pair_agreement(a: torch.Tensor, b: torch.Tensor, *, top_fraction: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
     """Per-sample agreement of two batches of canonical maps after the common normalisation (relu, min-max)."""
     na, nb = flat(normalised(a)).double(), flat(normalised(b)).double()
@@ -41,7 +27,7 @@ def pair_agreement(a: torch.Tensor, b: torch.Tensor, *, top_fraction: float = 0.
     hits = torch.zeros_like(na, dtype=torch.bool).scatter_(1, top_a, True).gather(1, top_b)
     return {
         "pearson": _pearson(na, nb),
-        "spearman": _pearson(_average_ranks(na), _average_ranks(nb)),
+        "spearman": _pearson(average_ranks(na), average_ranks(nb)),
         "top_overlap": hits.double().mean(1),
         "max_abs_diff": (na - nb).abs().amax(1),
     }

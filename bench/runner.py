@@ -19,13 +19,13 @@ from bench.config import SuiteConfig
 from bench.jsonio import write_json
 from bench.leaderboard import build_agreement, build_leaderboard, long_records
 from bench.model_store import prepare_model
+from bench.models.resnet import normalise
 from bench.plan import plan_units
 from bench.progress import progress
 from bench.publish import write_results
 from bench.store import RecordStore
 from bench.suite_data import prepare_data
 from bench.training import predict
-from bench.models.resnet import normalise
 from bench.units import UnitInputs, model_pass_ms, run_agreement_unit, run_quality_unit, run_timing_unit
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "captum", "grad-cam", "safetensors", "pillow")

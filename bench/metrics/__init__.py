@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.localisation import EnergyInMask, IoUThreshold, IoUTopK, PointingGame
+from bench.metrics.complexity import Complexity, Sparseness
+from bench.metrics.localisation import (
+    BoxIoUTop,
+    DiceOtsu,
+    DiceThreshold,
+    DiceTopK,
+    EnergyInMask,
+    IoUOtsu,
+    IoUThreshold,
+    IoUTopK,
+    PixelAUROC,
+    PointingGame,
+    RelevanceRank,
+)
 from bench.registry import suggest
 
-METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (IoUTopK, IoUThreshold, PointingGame, EnergyInMask)}
+METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
+    IoUTopK, IoUThreshold, IoUOtsu, DiceTopK, DiceThreshold, DiceOtsu, BoxIoUTop, PointingGame, EnergyInMask, RelevanceRank, PixelAUROC,
+    Sparseness, Complexity,
+)}
 
 
 def get_metric(name: str) -> type[Metric]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import flat, is_finite, normalised, rank_order, rankable, top_k_mask
+from bench.metrics.maps import average_ranks, flat, is_finite, normalised, otsu_mask, rank_order, rankable, top_k_mask
 
 _CONV = {1: nn.functional.conv1d, 2: nn.functional.conv2d, 3: nn.functional.conv3d}
 
@@ -16,6 +16,13 @@ def _iou(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     inter = (p & m).sum(1).double()
     union = (p | m).sum(1).double()
     return (inter / union.clamp_min(1)).float()
+
+
+def _dice(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    p, m = flat(pred), flat(masks)
+    inter = (p & m).sum(1).double()
+    total = (p.sum(1) + m.sum(1)).double()
+    return (2 * inter / total.clamp_min(1)).float()
 
 
 def _mask_area(ctx: MetricContext) -> torch.Tensor:
@@ -61,19 +68,27 @@ class PointingGame(Metric):
 
     name, direction, category, requires_masks = "pointing_game", "higher", "localisation", True
 
-    def __init__(self, tolerance: float = 0.0) -> None:
-        if tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    def __init__(self, tolerance: float = 0.0, reference_size: int = 0) -> None:
+        if tolerance < 0 or reference_size < 0:
+            raise ValueError(f"tolerance and reference_size must be >= 0, got {tolerance}, {reference_size}")
         self.tolerance = float(tolerance)
+        self.reference_size = int(reference_size)
+
+    def _radius(self, masks: torch.Tensor) -> float:
+        # With reference_size, the tolerance is given in pixels at that input size and scales with the input.
+        if not self.reference_size:
+            return self.tolerance
+        return self.tolerance * (sum(masks.shape[1:]) / (masks.ndim - 1)) / self.reference_size
 
     def _dilate(self, masks: torch.Tensor) -> torch.Tensor:
-        if self.tolerance == 0:
+        radius = self._radius(masks)
+        if radius == 0:
             return masks
         rank = masks.ndim - 1
-        reach = int(self.tolerance)
+        reach = int(radius)
         axis = torch.arange(-reach, reach + 1, device=masks.device, dtype=torch.float32)
         grids = torch.meshgrid(*([axis] * rank), indexing="ij")
-        ball = (sum(g.pow(2) for g in grids) <= self.tolerance**2).float()
+        ball = (sum(g.pow(2) for g in grids) <= radius**2).float()
         hit = _CONV[rank](masks.float().unsqueeze(1), ball[None, None], padding=reach)
         return hit.squeeze(1) > 0
 
@@ -96,3 +111,108 @@ class EnergyInMask(Metric):
         inside = (norm * flat(ctx.masks)).sum(1)
         values = (inside / total.clamp_min(1e-300)).float()
         return _undefined_where(values, (area == 0) | (total == 0) | ~is_finite(ctx.maps))
+
+
+class DiceTopK(Metric):
+    """Dice between the mask and the map's top-k pixels, k = mask area."""
+
+    name, direction, category, requires_masks = "dice_topk", "higher", "localisation", True
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        area = _mask_area(ctx)
+        return _undefined_where(_dice(top_k_mask(ctx.maps, area, ctx.seed), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+
+
+class DiceThreshold(Metric):
+    """Dice between the mask and the normalised map thresholded at t."""
+
+    name, direction, category, requires_masks = "dice_threshold", "higher", "localisation", True
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+        self.threshold = float(threshold)
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        area = _mask_area(ctx)
+        return _undefined_where(_dice(normalised(ctx.maps) >= self.threshold, ctx.masks), (area == 0) | ~is_finite(ctx.maps))
+
+
+class IoUOtsu(Metric):
+    """IoU between the mask and the normalised map above its Otsu threshold."""
+
+    name, direction, category, requires_masks = "iou_otsu", "higher", "localisation", True
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        area = _mask_area(ctx)
+        return _undefined_where(_iou(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+
+
+class DiceOtsu(Metric):
+    """Dice between the mask and the normalised map above its Otsu threshold."""
+
+    name, direction, category, requires_masks = "dice_otsu", "higher", "localisation", True
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        area = _mask_area(ctx)
+        return _undefined_where(_dice(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+
+
+def _box(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, the inclusive lower and upper corner (N, rank) of the box around a boolean mask."""
+    lows, highs = [], []
+    for axis in range(1, masks.ndim):
+        others = tuple(a for a in range(1, masks.ndim) if a != axis)
+        present = masks.any(dim=others) if others else masks
+        index = torch.arange(present.shape[1], device=masks.device)
+        lows.append(torch.where(present, index, present.shape[1]).amin(1))
+        highs.append(torch.where(present, index, -1).amax(1))
+    return torch.stack(lows, 1), torch.stack(highs, 1)
+
+
+class BoxIoUTop(Metric):
+    """IoU of the box around the map's top fraction q of pixels with the box around the mask."""
+
+    name, direction, category, requires_masks = "bbox_iou_top", "higher", "localisation", True
+
+    def __init__(self, fraction: float = 0.25) -> None:
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+        self.fraction = float(fraction)
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        area = _mask_area(ctx)
+        k = max(1, round(self.fraction * flat(ctx.maps).shape[1]))
+        top = top_k_mask(ctx.maps, torch.full_like(area, k), ctx.seed)
+        (lo_a, hi_a), (lo_b, hi_b) = _box(top), _box(ctx.masks)
+        inter = (torch.minimum(hi_a, hi_b) - torch.maximum(lo_a, lo_b) + 1).clamp_min(0).double().prod(1)
+        vol_a = (hi_a - lo_a + 1).double().prod(1)
+        vol_b = (hi_b - lo_b + 1).clamp_min(0).double().prod(1)
+        iou = inter / (vol_a + vol_b - inter).clamp_min(1)
+        return _undefined_where(iou.float(), (area == 0) | ~rankable(ctx.maps))
+
+
+class RelevanceRank(Metric):
+    """Share of the mask's pixels among the map's top-|M| pixels (relevance rank accuracy)."""
+
+    name, direction, category, requires_masks = "relevance_rank", "higher", "localisation", True
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        area = _mask_area(ctx)
+        top = top_k_mask(ctx.maps, area, ctx.seed)
+        share = (flat(top) & flat(ctx.masks)).sum(1).double() / area.clamp_min(1)
+        return _undefined_where(share.float(), (area == 0) | ~rankable(ctx.maps))
+
+
+class PixelAUROC(Metric):
+    """ROC-AUC of the map's values as a per-pixel classifier of the mask (ties count half)."""
+
+    name, direction, category, requires_masks = "pixel_auroc", "higher", "localisation", True
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        m = flat(ctx.masks)
+        pos = m.sum(1).double()
+        neg = m.shape[1] - pos
+        ranks = average_ranks(flat(ctx.maps).double()) + 1
+        auc = ((ranks * m).sum(1) - pos * (pos + 1) / 2) / (pos * neg).clamp_min(1)
+        return _undefined_where(auc.float(), (pos == 0) | (neg == 0) | ~rankable(ctx.maps))

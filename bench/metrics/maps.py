@@ -50,3 +50,33 @@ def top_k_mask(maps: torch.Tensor, k: torch.Tensor, seed: int) -> torch.Tensor:
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
     return (ranks < k.view(-1, 1)).view_as(maps)
+
+
+def average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Per-row ranks 0..P-1 (float64), tied values sharing their average rank."""
+    order = values.argsort(dim=1, stable=True)
+    sorted_values = values.gather(1, order)
+    positions = torch.arange(values.shape[1], device=values.device, dtype=torch.float64).expand_as(sorted_values).contiguous()
+    new_group = torch.ones_like(sorted_values, dtype=torch.bool)
+    new_group[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
+    group = new_group.cumsum(1) - 1
+    sums = torch.zeros_like(positions).scatter_add_(1, group, positions)
+    counts = torch.zeros_like(positions).scatter_add_(1, group, torch.ones_like(positions))
+    mean_rank = (sums / counts.clamp_min(1)).gather(1, group)
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+
+
+def otsu_mask(maps: torch.Tensor, bins: int = 256) -> torch.Tensor:
+    """Boolean (N,*S): pixels of the normalised map above each image's Otsu threshold (histogram of `bins` levels)."""
+    f = flat(normalised(maps))
+    level = (f * (bins - 1)).round().long()
+    hist = torch.zeros(f.shape[0], bins, device=f.device, dtype=torch.float64).scatter_add_(1, level, torch.ones_like(f, dtype=torch.float64))
+    grey = torch.arange(bins, device=f.device, dtype=torch.float64)
+    weight0 = hist.cumsum(1)
+    weight1 = hist.sum(1, keepdim=True) - weight0
+    mass0 = (hist * grey).cumsum(1)
+    mean0 = mass0 / weight0.clamp_min(1)
+    mean1 = ((hist * grey).sum(1, keepdim=True) - mass0) / weight1.clamp_min(1)
+    between = weight0 * weight1 * (mean0 - mean1).pow(2)
+    threshold = between.argmax(1, keepdim=True)
+    return (level > threshold).view_as(maps)
