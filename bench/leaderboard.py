@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 
@@ -73,6 +74,7 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
     samples: dict[tuple, set] = defaultdict(set)
     timing: dict[tuple, dict] = {}
     diagnostics: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    metric_seconds: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for u in units:
         if u["kind"] == "agreement":
             continue
@@ -83,6 +85,8 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
             timing[key] = u.get("timing") or {}
             continue
         samples[key].update(u["sample_ids"])
+        for column, seconds in u.get("metric_seconds_by_metric", {}).items():
+            metric_seconds[key][column] += seconds
         for name, vals in u.get("diagnostics", {}).items():
             diagnostics[key][name].extend(v for v in vals if v is not None)
         for r in u["records"]:
@@ -100,7 +104,9 @@ def build_leaderboard(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
             low, high = bootstrap_ci(v, resamples=cfg.leaderboard.bootstrap, confidence=cfg.leaderboard.confidence,
                                      seed=stable_seed(cfg.suite.seed, "bootstrap", *key, column) % 2**32)
             row.update({column: float(v.mean()) if len(v) else float("nan"), f"{column}_ci_low": low, f"{column}_ci_high": high,
-                        f"{column}_n": len(v), f"{column}_undefined": undefined[key][column]})
+                        f"{column}_n": len(v), f"{column}_undefined": undefined[key][column],
+                        f"{column}_ms_per_image": 1000 * metric_seconds[key][column] / max(len(samples[key]), 1)})
+        row["metrics_ms_per_image"] = 1000 * sum(metric_seconds[key].values()) / max(len(samples[key]), 1)
         t = timing.get(key) or {}
         row.update({"runtime_ms_median": t.get("median_ms", float("nan")), "runtime_ms_iqr": t.get("iqr_ms", float("nan")),
                     "runtime_batch_size": t.get("batch_size", float("nan")), "peak_memory_mib": t.get("peak_memory_mib", float("nan")),
@@ -141,4 +147,37 @@ def build_agreement(units: list[dict], cfg: SuiteConfig) -> pd.DataFrame:
         row["samples"] = len(values[key]["pearson"])
         row["failed_implementations"] = ", ".join(sorted(failures[key[:2]]))
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def kendall_tau_b(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b between two score vectors (ties in either handled as tau-b does); NaN for fewer than 2 pairs."""
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif da == db:
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = np.sqrt((concordant + discordant + ties_a) * (concordant + discordant + ties_b))
+    return float((concordant - discordant) / denominator) if denominator > 0 else float("nan")
+
+
+def metric_rank_agreement(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
+    """Per model, Kendall's tau-b between every two metrics' rankings of the implementations (directions honoured)."""
+    columns = [(m.column(), get_metric(m.name).direction) for m in cfg.metrics]
+    rows = []
+    for model, group in board.groupby("model", sort=False):
+        for (a, da), (b, db) in itertools.combinations(columns, 2):
+            both = group[[a, b]].dropna()
+            sa = both[a].to_numpy() * (1 if da == "higher" else -1)
+            sb = both[b].to_numpy() * (1 if db == "higher" else -1)
+            rows.append({"model": model, "metric_a": a, "metric_b": b, "kendall_tau": kendall_tau_b(sa, sb), "implementations": len(both)})
     return pd.DataFrame(rows)

@@ -41,7 +41,7 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
             lines += [f"Classifier on `{cfg.data.split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
                       f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
         head = ["implementation", "library"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in columns]
-        head += ["ms/img (IQR)", "× ideal", "peak MiB", "n", "undefined", "failures"]
+        head += ["ms/img (IQR)", "× ideal", "peak MiB", "metrics ms/img", "n", "undefined", "failures"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in rows.iterrows():
             cells = [f"`{r['implementation']}`", f"{r['library']} {r['version']}"]
@@ -50,6 +50,7 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
                 cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
                 cells.append(f"**{cell}**" if best else cell)
             cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1),
+                      _fmt(r.get("metrics_ms_per_image"), 2),
                       str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -71,12 +72,32 @@ def agreement_markdown(agreement: pd.DataFrame, cfg: SuiteConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def metric_agreement_markdown(table: pd.DataFrame) -> str:
+    """Kendall's tau between metrics, one matrix per model: metrics that rank the implementations differently."""
+    lines = ["## Do the metrics agree?", "",
+             "Kendall's tau-b between the rankings of the implementations by each pair of metrics (each metric's better "
+             "direction first). Near 1: same order; near 0 or negative: the metrics disagree about which method is best.", ""]
+    for model, group in table.groupby("model", sort=False):
+        metrics = list(dict.fromkeys(list(group["metric_a"]) + list(group["metric_b"])))
+        tau = {(r.metric_a, r.metric_b): r.kendall_tau for r in group.itertuples()}
+        lines += [f"Model `{model}`:", "", "| | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        for a in metrics:
+            cells = ["1" if a == b else _fmt(tau.get((a, b), tau.get((b, a))), 2) for b in metrics]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
-                  agreement: pd.DataFrame | None = None) -> list[Path]:
-    """Write leaderboard.csv, leaderboard.md, records.csv (and agreement.csv) under out_dir; returns the paths."""
+                  agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None) -> list[Path]:
+    """Write leaderboard.csv, leaderboard.md, records.csv (and the agreement tables) under out_dir; returns the paths."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
     text = markdown(board, cfg, context)
+    if metric_agreement is not None and not metric_agreement.empty:
+        paths.append(out_dir / "metric_agreement.csv")
+        _atomic_text(paths[-1], metric_agreement.to_csv(index=False, float_format="%.6g"))
+        text += "\n" + metric_agreement_markdown(metric_agreement)
     if agreement is not None and not agreement.empty:
         paths.append(out_dir / "agreement.csv")
         _atomic_text(paths[-1], agreement.to_csv(index=False, float_format="%.6g"))

@@ -17,7 +17,7 @@ import torch
 from bench.classifier_metrics import classifier_report
 from bench.config import SuiteConfig
 from bench.jsonio import write_json
-from bench.leaderboard import build_agreement, build_leaderboard, long_records
+from bench.leaderboard import build_agreement, build_leaderboard, long_records, metric_rank_agreement
 from bench.model_store import prepare_model
 from bench.models.resnet import normalise
 from bench.plan import plan_units
@@ -126,7 +126,7 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, prune: bo
     stored = [store.read(u.key) for u in units]
     board = build_leaderboard(stored, cfg)
     context = {"samples": len(split), "dataset_digest": data.digest, "device": device_description(device), "classifiers": classifiers}
-    outputs = write_results(out_dir, board, long_records(stored), cfg, context, build_agreement(stored, cfg))
+    outputs = write_results(out_dir, board, long_records(stored), cfg, context, build_agreement(stored, cfg), metric_rank_agreement(board, cfg))
     manifest = {
         "suite": cfg.suite.name, "suite_file": cfg.path, "fingerprint": cfg.fingerprint(),
         "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "path"},
@@ -156,4 +156,5 @@ def rebuild_leaderboard(cfg: SuiteConfig) -> list[Path]:
     stored = [store.read(u["key"]) for u in manifest["units"]]
     context = {"samples": manifest["dataset"]["samples"], "dataset_digest": manifest["dataset"]["digest"],
                "device": manifest["device"], "classifiers": manifest["classifiers"]}
-    return write_results(out_dir, build_leaderboard(stored, cfg), long_records(stored), cfg, context, build_agreement(stored, cfg))
+    board = build_leaderboard(stored, cfg)
+    return write_results(out_dir, board, long_records(stored), cfg, context, build_agreement(stored, cfg), metric_rank_agreement(board, cfg))

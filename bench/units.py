@@ -62,7 +62,7 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
     metrics = _metrics(cfg)
     seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(inputs.samples.ids), inputs.device)
     tie_seed = stable_seed(cfg.suite.seed, "ties")
-    records, failures, diagnostics = [], [], {}
+    records, failures, diagnostics, metric_costs = [], [], {}, {}
     explain_s = metric_s = 0.0
     spatial = tuple(inputs.samples.images.shape[2:])
     with _make_explainer(unit, inputs.model) as explainer:
@@ -90,13 +90,16 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
                 except Exception as err:
                     failures.append({"stage": "metric", "metric": column, "sample_ids": ids, "error": _error(err)})
                     continue
-                metric_s += time.perf_counter() - began
+                spent = time.perf_counter() - began
+                metric_s += spent
+                metric_costs[column] = metric_costs.get(column, 0.0) + spent
                 for sid, value, mask_ok in zip(ids, values.tolist(), has_mask.tolist()):
                     status = "no_mask" if metric.requires_masks and not mask_ok else ("undefined" if value != value else "ok")
                     records.append({"sample_id": sid, "metric": column, "metric_name": metric.name, "metric_params": metric.params(),
                                     "value": value if status == "ok" else None, "status": status})
     return {**_header(unit, cfg, digest, cls, inputs.device), "sample_ids": list(unit.sample_ids), "records": records,
-            "failures": failures, "diagnostics": diagnostics, "explain_seconds": explain_s, "metric_seconds": metric_s}
+            "failures": failures, "diagnostics": diagnostics, "explain_seconds": explain_s, "metric_seconds": metric_s,
+            "metric_seconds_by_metric": metric_costs}
 
 
 def run_timing_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest: str) -> dict:

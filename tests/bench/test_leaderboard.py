@@ -42,3 +42,28 @@ def test_records_of_different_data_are_refused(tmp_path, monkeypatch) -> None:
     cfg = tiny_suite(tmp_path)
     with pytest.raises(IncomparableRecords, match="dataset_digest"):
         build_leaderboard([_unit("a", [0.1], digest="one"), _unit("b", [0.2], digest="two")], cfg)
+
+
+def test_kendall_tau_b_matches_scipy() -> None:
+    from scipy import stats
+
+    from bench.leaderboard import kendall_tau_b
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        a, b = rng.integers(0, 4, 9).astype(float), rng.integers(0, 4, 9).astype(float)
+        assert kendall_tau_b(a, b) == pytest.approx(stats.kendalltau(a, b).statistic)
+
+
+def test_metric_rank_agreement_honours_directions(tmp_path, monkeypatch) -> None:
+    import pandas as pd
+
+    from bench.config import MetricConfig
+    from bench.leaderboard import metric_rank_agreement
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    cfg = type(cfg)(**{**cfg.__dict__, "metrics": [MetricConfig("iou_topk"), MetricConfig("complexity")]})
+    board = pd.DataFrame({"model": ["m"] * 3, "iou_topk": [0.1, 0.5, 0.9], "complexity": [3.0, 2.0, 1.0]})
+    table = metric_rank_agreement(board, cfg)
+    assert table["kendall_tau"].tolist() == [pytest.approx(1.0)]  # lower complexity is better: same order

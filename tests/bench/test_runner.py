@@ -22,7 +22,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def _quality(board: pd.DataFrame) -> pd.DataFrame:
-    keep = [c for c in board.columns if not c.startswith(("runtime", "peak_memory"))]
+    keep = [c for c in board.columns if not c.startswith(("runtime", "peak_memory", "efficiency")) and not c.endswith("ms_per_image")]
     return board[keep].sort_values(["model", "implementation"]).reset_index(drop=True)
 
 
