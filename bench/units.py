@@ -16,7 +16,7 @@ from bench.data.images import SplitData
 from bench.explainer import Explainer, canonicalize
 from bench.measure import peak_memory_mib, time_call
 from bench.metrics import Metric, MetricContext, get_metric
-from bench.models.resnet import normalise
+from bench.models.resnet import MEAN, STD, normalise
 from bench.plan import WorkUnit
 from bench.rng import sample_seeds, stable_seed
 
@@ -56,12 +56,20 @@ def _header(unit: WorkUnit, cfg: SuiteConfig, digest: str, cls: type[Explainer],
             "implementation": implementation(cls), "params": unit.method.params, "device": str(device), "shard": unit.shard}
 
 
+def _reexplain(explainer: Explainer, spatial: tuple[int, ...]):  # noqa: ANN202
+    """Canonical maps of other inputs by the same explainer (for robustness metrics)."""
+    def explain(x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        return canonicalize(explainer.attribute(x, target, seeds=seeds), spatial=spatial, channel_reduction=explainer.channel_reduction).to(x.device)
+    return explain
+
+
 def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest: str) -> dict:
     """Explain every sample of the unit's shard in batches, score every metric, and return the unit record."""
     cls = registry.get(unit.method.name)
     metrics = _metrics(cfg)
     seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(inputs.samples.ids), inputs.device)
     tie_seed = stable_seed(cfg.suite.seed, "ties")
+    metric_seeds = sample_seeds(stable_seed(cfg.suite.seed, "metrics", unit.method.name), list(inputs.samples.ids), inputs.device)
     records, failures, diagnostics, metric_costs = [], [], {}, {}
     explain_s = metric_s = 0.0
     spatial = tuple(inputs.samples.images.shape[2:])
@@ -82,7 +90,8 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
                 diagnostics.setdefault(key, []).extend(values.detach().cpu().tolist())
             masks = inputs.samples.masks[batch].to(inputs.device)
             has_mask = inputs.samples.has_mask[batch]
-            ctx = MetricContext(maps=maps.to(inputs.device), x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed)
+            ctx = MetricContext(maps=maps.to(inputs.device), x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed,
+                                seeds=metric_seeds[batch], explain=_reexplain(explainer, spatial), pixel_mean=MEAN, pixel_std=STD)
             for column, metric in metrics:
                 began = time.perf_counter()
                 try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adapters.inhouse.chunking import chunk_size, run_chunked
+from bench.chunking import chunk_size, run_chunked
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
 from adapters.inhouse.noise_tunnel import gaussian_noise
 from bench.reference_inputs import KINDS, reference_input

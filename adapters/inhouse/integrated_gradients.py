@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adapters.inhouse.chunking import chunk_size, run_chunked
+from bench.chunking import chunk_size, run_chunked
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
 from bench.reference_inputs import reference_input
 

@@ -7,7 +7,7 @@ import itertools
 import torch
 from torch import nn
 
-from adapters.inhouse.chunking import chunk_size, run_chunked
+from bench.chunking import chunk_size, run_chunked
 from bench.explainer import Explainer
 from bench.reference_inputs import reference_input
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from adapters.inhouse.activations import forward_capture, forward_replacing
-from adapters.inhouse.chunking import chunk_size, run_chunked
+from bench.chunking import chunk_size, run_chunked
 from bench.explainer import Explainer
 from bench.layers import resolve_layer
 

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from adapters.inhouse.chunking import chunk_size, run_chunked
+from bench.chunking import chunk_size, run_chunked
 from bench.explainer import Explainer
 from bench.rng import counter_uniform, stable_seed
 

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.complexity import Complexity, Sparseness
+from bench.metrics.faithfulness import (
+    AverageDrop,
+    AverageDropTop50,
+    DeletionAUC,
+    DropRate,
+    FaithfulnessCorrelation,
+    IncreaseInConfidence,
+    IncreaseRate,
+    InsertionAUC,
+    RemoveTopDrop,
+)
 from bench.metrics.localisation import (
     BoxIoUTop,
     DiceOtsu,
@@ -22,6 +33,8 @@ from bench.registry import suggest
 METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
     IoUTopK, IoUThreshold, IoUOtsu, DiceTopK, DiceThreshold, DiceOtsu, BoxIoUTop, PointingGame, EnergyInMask, RelevanceRank, PixelAUROC,
     Sparseness, Complexity,
+    AverageDrop, AverageDropTop50, IncreaseInConfidence, DropRate, IncreaseRate, RemoveTopDrop, DeletionAUC, InsertionAUC,
+    FaithfulnessCorrelation,
 )}
 
 

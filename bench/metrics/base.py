@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,7 +13,12 @@ from torch import nn
 
 @dataclass
 class MetricContext:
-    """One batch: canonical maps (N,*S), inputs (N,C,*S), targets (N,), masks (N,*S) bool, and a seed."""
+    """One batch: canonical maps (N,*S), inputs (N,C,*S), targets (N,), masks (N,*S) bool, seeds and helpers.
+
+    seed fixes tie-breaking; seeds (N,) are per-sample seeds for random draws; explain re-explains other
+    inputs with the same adapter (inputs, targets) -> canonical maps; pixel_mean and pixel_std map the
+    model's normalised inputs back to pixel space (x * std + mean).
+    """
 
     maps: torch.Tensor
     x: torch.Tensor
@@ -20,6 +26,24 @@ class MetricContext:
     masks: torch.Tensor | None = None
     model: nn.Module | None = None
     seed: int = 0
+    seeds: torch.Tensor | None = None
+    explain: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    pixel_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    pixel_std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    def sample_seeds(self) -> torch.Tensor:
+        """Per-sample seeds (positions when none were given)."""
+        return self.seeds if self.seeds is not None else torch.arange(self.x.shape[0], device=self.x.device)
+
+    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-space inputs to pixel space."""
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return x * torch.tensor(self.pixel_std, device=x.device, dtype=x.dtype).view(shape) + torch.tensor(self.pixel_mean, device=x.device, dtype=x.dtype).view(shape)
+
+    def from_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixel-space inputs back to model space."""
+        shape = (1, -1) + (1,) * (pixels.ndim - 2)
+        return (pixels - torch.tensor(self.pixel_mean, device=pixels.device, dtype=pixels.dtype).view(shape)) / torch.tensor(self.pixel_std, device=pixels.device, dtype=pixels.dtype).view(shape)
 
 
 class Metric(abc.ABC):

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from adapters.inhouse.chunking import AUTO_BUDGET_MIB, chunk_size
+from bench.chunking import AUTO_BUDGET_MIB, chunk_size
 from bench.measure import peak_memory_mib
 
 pytestmark = [

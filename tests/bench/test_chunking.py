@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adapters.inhouse.chunking import ACTIVATION_FACTOR, AUTO_BUDGET_MIB, chunk_size, run_chunked
+from bench.chunking import ACTIVATION_FACTOR, AUTO_BUDGET_MIB, chunk_size, run_chunked
 
 
 def test_chunk_size_from_budget() -> None:
