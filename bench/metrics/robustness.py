@@ -1,0 +1,101 @@
+"""Robustness metrics: how maps change under small input noise (sensitivity) and how well they predict output changes (infidelity)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bench.chunking import chunk_size, run_chunked
+from bench.metrics.base import Metric, MetricContext
+from bench.metrics.maps import flat, is_finite
+from bench.rng import counter_uniform
+
+
+def draw_seeds(ctx: MetricContext, draws: int, salt: int) -> torch.Tensor:
+    """(N * draws,) seeds, sample-major: draw j of sample n depends only on that sample's seed and j."""
+    n = ctx.x.shape[0]
+    return (ctx.sample_seeds().repeat_interleave(draws) * 1_000_003 + torch.arange(draws, device=ctx.x.device).repeat(n)) ^ salt
+
+
+def uniform_noise(ctx: MetricContext, draws: int, radius: float) -> torch.Tensor:
+    """(N * draws, C, *S) noise, uniform in [-radius, radius], sample-major."""
+    u = counter_uniform(draw_seeds(ctx, draws, 0x5E45), tuple(ctx.x.shape[1:])).to(ctx.x)
+    return (2 * u - 1) * radius
+
+
+def gaussian_noise(ctx: MetricContext, draws: int, sigma: float) -> torch.Tensor:
+    """(N * draws, C, *S) Gaussian noise with standard deviation sigma (Box-Muller on counter-based uniforms), sample-major."""
+    u = counter_uniform(draw_seeds(ctx, draws, 0x1F1D), (2, *ctx.x.shape[1:])).double()
+    return (sigma * torch.sqrt(-2 * torch.log1p(-u[:, 0])) * torch.cos(2 * math.pi * u[:, 1])).to(ctx.x)
+
+
+class _Sensitivity(Metric):
+    category, direction = "robustness", "lower"
+    reduce = "max"
+
+    def __init__(self, radius: float = 0.02, samples: int = 10) -> None:
+        if radius <= 0 or samples < 1:
+            raise ValueError(f"need radius > 0 and samples >= 1, got {radius}, {samples}")
+        self.radius, self.samples = float(radius), int(samples)
+
+    def ratios(self, ctx: MetricContext) -> torch.Tensor:
+        """(N, samples): ||map(x + d) - map(x)||_F / ||map(x)||_F for each draw d."""
+        if ctx.explain is None:
+            raise ValueError(f"{self.name} re-explains perturbed inputs: the context has no explain function")
+        n, m = ctx.x.shape[0], self.samples
+        noise = uniform_noise(ctx, m, self.radius)
+        sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
+        seeds = ctx.sample_seeds()
+
+        def explain(a: int, b: int) -> torch.Tensor:
+            s = sample[a:b]
+            return ctx.explain(ctx.x[s] + noise[a:b], ctx.target[s], seeds[s])
+
+        maps = run_chunked(explain, n * m, chunk_size(ctx.x, 0.0, backward=True)).view(n, m, -1).double()
+        reference = flat(ctx.maps).double()
+        return (maps - reference.unsqueeze(1)).norm(dim=2) / reference.norm(dim=1, keepdim=True).clamp_min(1e-300)
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        r = self.ratios(ctx)
+        value = r.amax(1) if self.reduce == "max" else r.mean(1)
+        zero = flat(ctx.maps).abs().amax(1) == 0
+        return torch.where(zero | ~is_finite(ctx.maps), torch.full_like(value, float("nan")), value).float()
+
+
+class MaxSensitivity(_Sensitivity):
+    """max over draws d ~ U(-radius, radius) of ||map(x + d) - map(x)|| / ||map(x)|| (Yeh et al. 2019; Captum's defaults)."""
+
+    name = "max_sensitivity"
+
+
+class AvgSensitivity(_Sensitivity):
+    """The mean instead of the max over draws."""
+
+    name, reduce = "avg_sensitivity", "mean"
+
+
+class Infidelity(Metric):
+    """E[(I . A - (f_c(x) - f_c(x - I)))^2] over I ~ N(0, sigma^2), f_c the target logit; A expanded over channels (Yeh et al. 2019)."""
+
+    name, direction, category = "infidelity", "lower", "robustness"
+
+    def __init__(self, sigma: float = 0.003, samples: int = 10) -> None:
+        if sigma <= 0 or samples < 1:
+            raise ValueError(f"need sigma > 0 and samples >= 1, got {sigma}, {samples}")
+        self.sigma, self.samples = float(sigma), int(samples)
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        n, m = ctx.x.shape[0], self.samples
+        noise = gaussian_noise(ctx, m, self.sigma)
+        sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
+
+        def logits(inputs: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return ctx.model(inputs).gather(1, ctx.target[s].view(-1, 1)).squeeze(1).double()
+
+        full = logits(ctx.x, torch.arange(n, device=ctx.x.device))
+        after = run_chunked(lambda a, b: logits(ctx.x[sample[a:b]] - noise[a:b], sample[a:b]), n * m, chunk_size(ctx.x, 0.0))
+        predicted = (noise.double() * ctx.maps[sample].unsqueeze(1).double()).flatten(1).sum(1)
+        error = (predicted - (full[sample] - after)).pow(2).view(n, m).mean(1)
+        return torch.where(is_finite(ctx.maps), error, torch.full_like(error, float("nan"))).float()
