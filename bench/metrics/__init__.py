@@ -29,13 +29,14 @@ from bench.metrics.localisation import (
     RelevanceRank,
 )
 from bench.metrics.robustness import AvgSensitivity, Infidelity, MaxSensitivity
+from bench.metrics.sanity import RandomisationSpearman
 from bench.registry import suggest
 
 METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
     IoUTopK, IoUThreshold, IoUOtsu, DiceTopK, DiceThreshold, DiceOtsu, BoxIoUTop, PointingGame, EnergyInMask, RelevanceRank, PixelAUROC,
     Sparseness, Complexity,
     AverageDrop, AverageDropTop50, IncreaseInConfidence, DropRate, IncreaseRate, RemoveTopDrop, DeletionAUC, InsertionAUC,
-    FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity,
+    FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity, RandomisationSpearman,
 )}
 
 

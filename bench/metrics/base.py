@@ -16,7 +16,8 @@ class MetricContext:
     """One batch: canonical maps (N,*S), inputs (N,C,*S), targets (N,), masks (N,*S) bool, seeds and helpers.
 
     seed fixes tie-breaking; seeds (N,) are per-sample seeds for random draws; explain re-explains other
-    inputs with the same adapter (inputs, targets) -> canonical maps; pixel_mean and pixel_std map the
+    inputs with the same adapter (inputs, targets) -> canonical maps; explain_with(model) gives the same
+    for another model (same adapter and parameters); pixel_mean and pixel_std map the
     model's normalised inputs back to pixel space (x * std + mean).
     """
 
@@ -28,6 +29,7 @@ class MetricContext:
     seed: int = 0
     seeds: torch.Tensor | None = None
     explain: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    explain_with: Callable[[nn.Module], Callable[..., torch.Tensor]] | None = None
     pixel_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     pixel_std: tuple[float, ...] = (0.229, 0.224, 0.225)
 
