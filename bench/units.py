@@ -29,6 +29,7 @@ class UnitInputs:
     samples: SplitData
     targets: torch.Tensor
     device: torch.device
+    pass_ms: dict[str, float] | None = None
 
 
 def _error(err: BaseException) -> str:
@@ -125,7 +126,7 @@ def run_timing_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, digest
             timing = time_call(call, device=inputs.device, batch_size=len(x), warmup=cfg.measure.warmup, repeats=cfg.measure.repeats)
             memory = peak_memory_mib(call, device=inputs.device) if cfg.measure.memory else float("nan")
             passes = explainer.passes()
-        pass_ms = model_pass_ms(inputs.model, x, target, device=inputs.device, repeats=max(3, cfg.measure.repeats // 2))
+        pass_ms = inputs.pass_ms or model_pass_ms(inputs.model, x, target, device=inputs.device, repeats=max(3, cfg.measure.repeats // 2))
     except Exception as err:
         return {**header, "timing": None, "failures": [{"stage": "timing", "sample_ids": list(unit.sample_ids), "error": _error(err)}]}
     ideal = passes.get("forward", 0) * pass_ms["forward"] + passes.get("backward", 0) * pass_ms["backward"]
