@@ -39,17 +39,19 @@ class IoUTopK(Metric):
     """IoU between the mask and the map's top-k pixels, k = mask area (area-matched)."""
 
     name, direction, category, requires_masks = "iou_topk", "higher", "localisation", True
+    overlap = staticmethod(_iou)
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         area = _mask_area(ctx)
         pred = top_k_mask(ctx.maps, area, ctx.seed)
-        return _undefined_where(_iou(pred, ctx.masks), (area == 0) | ~rankable(ctx.maps))
+        return _undefined_where(self.overlap(pred, ctx.masks), (area == 0) | ~rankable(ctx.maps))
 
 
 class IoUThreshold(Metric):
     """IoU between the mask and the normalised map thresholded at t (normalised value >= t)."""
 
     name, direction, category, requires_masks = "iou_threshold", "higher", "localisation", True
+    overlap = staticmethod(_iou)
 
     def __init__(self, threshold: float = 0.5) -> None:
         if not 0.0 <= threshold <= 1.0:
@@ -60,7 +62,7 @@ class IoUThreshold(Metric):
         area = _mask_area(ctx)
         # A constant map normalises to zeros: nothing reaches a positive threshold, so its IoU is 0.
         pred = normalised(ctx.maps) >= self.threshold
-        return _undefined_where(_iou(pred, ctx.masks), (area == 0) | ~is_finite(ctx.maps))
+        return _undefined_where(self.overlap(pred, ctx.masks), (area == 0) | ~is_finite(ctx.maps))
 
 
 class PointingGame(Metric):
@@ -113,49 +115,36 @@ class EnergyInMask(Metric):
         return _undefined_where(values, (area == 0) | (total == 0) | ~is_finite(ctx.maps))
 
 
-class DiceTopK(Metric):
+class DiceTopK(IoUTopK):
     """Dice between the mask and the map's top-k pixels, k = mask area."""
 
-    name, direction, category, requires_masks = "dice_topk", "higher", "localisation", True
-
-    def __call__(self, ctx: MetricContext) -> torch.Tensor:
-        area = _mask_area(ctx)
-        return _undefined_where(_dice(top_k_mask(ctx.maps, area, ctx.seed), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+    name = "dice_topk"
+    overlap = staticmethod(_dice)
 
 
-class DiceThreshold(Metric):
+class DiceThreshold(IoUThreshold):
     """Dice between the mask and the normalised map thresholded at t."""
 
-    name, direction, category, requires_masks = "dice_threshold", "higher", "localisation", True
-
-    def __init__(self, threshold: float = 0.5) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-        self.threshold = float(threshold)
-
-    def __call__(self, ctx: MetricContext) -> torch.Tensor:
-        area = _mask_area(ctx)
-        return _undefined_where(_dice(normalised(ctx.maps) >= self.threshold, ctx.masks), (area == 0) | ~is_finite(ctx.maps))
+    name = "dice_threshold"
+    overlap = staticmethod(_dice)
 
 
 class IoUOtsu(Metric):
     """IoU between the mask and the normalised map above its Otsu threshold."""
 
     name, direction, category, requires_masks = "iou_otsu", "higher", "localisation", True
+    overlap = staticmethod(_iou)
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         area = _mask_area(ctx)
-        return _undefined_where(_iou(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+        return _undefined_where(self.overlap(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
 
 
-class DiceOtsu(Metric):
+class DiceOtsu(IoUOtsu):
     """Dice between the mask and the normalised map above its Otsu threshold."""
 
-    name, direction, category, requires_masks = "dice_otsu", "higher", "localisation", True
-
-    def __call__(self, ctx: MetricContext) -> torch.Tensor:
-        area = _mask_area(ctx)
-        return _undefined_where(_dice(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+    name = "dice_otsu"
+    overlap = staticmethod(_dice)
 
 
 def _box(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
