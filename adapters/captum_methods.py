@@ -28,6 +28,10 @@ class CaptumExplainer(ThirdPartyExplainer):
 
     library, package = "captum", "captum"
 
+    def passes(self) -> dict[str, int]:
+        """One forward and one backward pass."""
+        return {"forward": 1, "backward": 1}
+
     def _run(self, fn):  # noqa: ANN001, ANN202
         with preserved(self.model):
             out = fn()
@@ -138,10 +142,6 @@ class CaptumSaliency(CaptumExplainer):
 
     name, method, channel_reduction = "captum.saliency", "saliency", "sum"
 
-    def passes(self) -> dict[str, int]:
-        """One forward and one backward pass."""
-        return {"forward": 1, "backward": 1}
-
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, abs: bool = True) -> None:
         super().__init__(model, target_layer=None)
         self.abs = abs
@@ -155,10 +155,6 @@ class CaptumInputXGradient(CaptumExplainer):
 
     name, method, channel_reduction = "captum.gradient_x_input", "gradient_x_input", "sum"
 
-    def passes(self) -> dict[str, int]:
-        """One forward and one backward pass."""
-        return {"forward": 1, "backward": 1}
-
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         super().__init__(model, target_layer=None)
 
@@ -170,10 +166,6 @@ class CaptumGuidedBackprop(CaptumExplainer):
     """GuidedBackprop: hooks on nn.ReLU modules, so a model using F.relu gets the plain gradient."""
 
     name, method, channel_reduction = "captum.guided_backprop", "guided_backprop", "sum"
-
-    def passes(self) -> dict[str, int]:
-        """One forward and one backward pass."""
-        return {"forward": 1, "backward": 1}
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         super().__init__(model, target_layer=None)

@@ -149,10 +149,6 @@ class GradCamFullGrad(GradCamLibExplainer):
         with preserved(model, keep_new_hooks=True):
             self.cam = pgc.FullGrad(model=model, target_layers=[])
 
-    def passes(self) -> dict[str, int]:
-        """One forward and one backward pass."""
-        return {"forward": 1, "backward": 1}
-
 
 class GradCamGuidedBackprop(ThirdPartyExplainer):
     """GuidedBackpropReLUModel: it swaps the model's ReLU modules, so it works on a private copy, one image at a time."""

@@ -6,16 +6,9 @@ import itertools
 
 import torch
 
-from bench.metrics.maps import average_ranks, flat, normalised, rank_order
+from bench.metrics.maps import average_ranks, flat, normalised, rank_order, row_pearson
 
 MEASURES = ("pearson", "spearman", "top_overlap", "max_abs_diff")
-
-
-def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
-    denominator = a.norm(dim=1) * b.norm(dim=1)
-    return torch.where(denominator > 0, (a * b).sum(1) / denominator.clamp_min(1e-300), torch.full_like(denominator, float("nan")))
 
 
 def pair_agreement(a: torch.Tensor, b: torch.Tensor, *, top_fraction: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -26,8 +19,8 @@ def pair_agreement(a: torch.Tensor, b: torch.Tensor, *, top_fraction: float = 0.
     top_b = rank_order(b, seed)[:, :k]
     hits = torch.zeros_like(na, dtype=torch.bool).scatter_(1, top_a, True).gather(1, top_b)
     return {
-        "pearson": _pearson(na, nb),
-        "spearman": _pearson(average_ranks(na), average_ranks(nb)),
+        "pearson": row_pearson(na, nb),
+        "spearman": row_pearson(average_ranks(na), average_ranks(nb)),
         "top_overlap": hits.double().mean(1),
         "max_abs_diff": (na - nb).abs().amax(1),
     }

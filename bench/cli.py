@@ -99,9 +99,9 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from bench.data.synthetic import SyntheticSpec, _default_counts, generate
+    from bench.data.synthetic import SyntheticSpec, default_counts, generate
 
-    counts = _default_counts()
+    counts = default_counts()
     if args.scale != 1.0:
         counts = {s: {label: max(1, round(n * args.scale)) for label, n in c.items()} for s, c in counts.items()}
     root = generate(Path(args.root), SyntheticSpec(image_size=args.size, counts=counts, seed=args.seed, shortcut=args.shortcut))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data.synthetic import default_counts
 from bench.errors import BenchError, ConfigError
 from bench.models.resnet import ARCHS
 from bench.training import SELECT_KEYS, TrainConfig
@@ -42,8 +43,7 @@ class SyntheticData:
     seed: int = 0
     shortcut: bool = False
     shortcut_strength: float = 0.9
-    counts: dict[str, dict[str, int]] = field(default_factory=lambda: {
-        "train": {"glaucoma": 160, "health": 240}, "val": {"glaucoma": 40, "health": 60}, "test": {"glaucoma": 40, "health": 60}})
+    counts: dict[str, dict[str, int]] = field(default_factory=default_counts)
 
 
 @dataclass(frozen=True)

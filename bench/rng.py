@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 import torch
 
@@ -50,3 +51,15 @@ def counter_uniform(seeds: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor
     index = torch.arange(count, device=seeds.device, dtype=torch.int64)
     bits = splitmix64(splitmix64(seeds.view(-1, 1)) + index.view(1, -1))
     return (_shr(bits, 11).double() * 2.0**-53).float().view(-1, *shape)
+
+
+def draw_seeds(seeds: torch.Tensor, draws: int) -> torch.Tensor:
+    """(N * draws,) seeds, sample-major: draw j of sample n depends only on seeds[n] and j."""
+    n = seeds.shape[0]
+    return seeds.repeat_interleave(draws) * 1_000_003 + torch.arange(draws, device=seeds.device).repeat(n)
+
+
+def counter_normal(seeds: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal draws (N, *shape) in float64, by Box-Muller on counter_uniform; one stream per seed."""
+    u = counter_uniform(seeds, (2, *shape)).double()
+    return torch.sqrt(-2.0 * torch.log1p(-u[:, 0])) * torch.cos(2 * math.pi * u[:, 1])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.chunking import chunk_size, run_chunked
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
-from adapters.inhouse.noise_tunnel import gaussian_noise
+from bench.chunking import chunk_size, run_chunked
 from bench.reference_inputs import KINDS, reference_input
-from bench.rng import counter_uniform
+from bench.rng import counter_normal, counter_uniform, draw_seeds
 
 
 class GradientSHAP(InputGradientMethod):
@@ -37,8 +36,8 @@ class GradientSHAP(InputGradientMethod):
         n, m = x.shape[0], self.samples
         seeds = torch.arange(n, device=x.device) if seeds is None else seeds.to(x.device)
         refs = torch.stack([reference_input(x, kind, seeds=seeds) for kind in self.references], 1)  # (N, R, C, *S)
-        draw_seeds = seeds.repeat_interleave(m) * 1_000_003 + torch.arange(m, device=x.device).repeat(n)
-        u = counter_uniform(draw_seeds ^ 0x5AB, (2,))
+        noise_seeds = draw_seeds(seeds, m)
+        u = counter_uniform(noise_seeds ^ 0x5AB, (2,))
         pick = (u[:, 0] * len(self.references)).long().clamp(max=len(self.references) - 1)
         alpha = u[:, 1]
         sample = torch.arange(n, device=x.device).repeat_interleave(m)
@@ -46,7 +45,7 @@ class GradientSHAP(InputGradientMethod):
 
         def attribute(start: int, stop: int) -> torch.Tensor:
             s = sample[start:stop]
-            noisy = x[s] + self.stdev * gaussian_noise(draw_seeds[start:stop], tuple(x.shape[1:])).to(x) if self.stdev else x[s]
+            noisy = x[s] + self.stdev * counter_normal(noise_seeds[start:stop], tuple(x.shape[1:])).float().to(x) if self.stdev else x[s]
             b = refs[s, pick[start:stop]]
             grad, _ = input_gradient(self.model, b + alpha[start:stop].to(x).view(shape) * (noisy - b), target[s])
             return (noisy - b) * grad

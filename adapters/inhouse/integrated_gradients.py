@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.chunking import chunk_size, run_chunked
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
+from bench.chunking import chunk_size, run_chunked
 from bench.reference_inputs import reference_input
 
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from bench.chunking import chunk_size, run_chunked
 from bench import registry
+from bench.chunking import chunk_size, run_chunked
 from bench.explainer import Explainer
-from bench.rng import counter_uniform
+from bench.rng import counter_normal, draw_seeds
 
 VARIANTS = ("smoothgrad", "smoothgrad_sq", "vargrad")
-
-
-def gaussian_noise(seeds: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Standard normal draws (N, *shape) from counter-based uniforms (Box-Muller); one stream per seed."""
-    u = counter_uniform(seeds, (2, *shape)).double()
-    radius = torch.sqrt(-2.0 * torch.log1p(-u[:, 0]))
-    return (radius * torch.cos(2 * math.pi * u[:, 1])).float()
 
 
 class NoiseTunnel(Explainer):
@@ -56,15 +47,15 @@ class NoiseTunnel(Explainer):
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
         n, m = x.shape[0], self.samples
         seeds = torch.arange(n, device=x.device) if seeds is None else seeds.to(x.device)
-        draw_seeds = seeds.repeat_interleave(m) * 1_000_003 + torch.arange(m, device=x.device).repeat(n)
+        noise_seeds = draw_seeds(seeds, m)
         span = (x.flatten(1).amax(1) - x.flatten(1).amin(1)) * self.noise_level
         sample = torch.arange(n, device=x.device).repeat_interleave(m)
         shape = (-1,) + (1,) * (x.ndim - 1)
 
         def explain(start: int, stop: int) -> torch.Tensor:
             s = sample[start:stop]
-            noisy = x[s] + span[s].view(shape) * gaussian_noise(draw_seeds[start:stop], tuple(x.shape[1:])).to(x)
-            return torch.as_tensor(self.base.attribute(noisy, target[s], seeds=draw_seeds[start:stop])).detach()
+            noisy = x[s] + span[s].view(shape) * counter_normal(noise_seeds[start:stop], tuple(x.shape[1:])).float().to(x)
+            return torch.as_tensor(self.base.attribute(noisy, target[s], seeds=noise_seeds[start:stop])).detach()
 
         maps = run_chunked(explain, n * m, chunk_size(x, self.memory_budget_mib, backward=True))
         maps = maps.view(n, m, *maps.shape[1:])

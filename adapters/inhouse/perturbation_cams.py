@@ -85,8 +85,9 @@ class AblationCAM(Explainer):
     """Ablation-CAM (Desai & Ramaswamy 2020): w_k = (y_c - y_c^(k)) / y_c, y_c^(k) the target logit with channel k zeroed.
 
     map = relu(sum_k w_k A_k). The ablated activations are fed straight into the layers after the target
-    layer (the layers before it run once), which is checked once per call against the full forward pass;
-    models where something after the layer reuses earlier tensors fall back to full passes.
+    layer (the layers before it run once). That this is exact is checked once per explainer, on the first
+    batch of several samples, against the full forward pass; models where something after the layer
+    reuses earlier tensors fall back to full passes.
     Cost: 1 forward pass plus K passes through the layers after the target layer per sample.
     """
 
@@ -121,7 +122,12 @@ class AblationCAM(Explainer):
         n, k = a.shape[:2]
         self.channels = k
         y = out.gather(1, target.view(-1, 1)).squeeze(1)
-        self.shortcut_used = self._head_is_separable(x, a)
+        if n == 1:
+            shortcut = True  # every ablated item belongs to the one sample, so even a skip over the layer sees its own tensors
+        else:
+            if self.shortcut_used is None:
+                self.shortcut_used = self._head_is_separable(x, a)
+            shortcut = self.shortcut_used
         sample = torch.arange(n, device=x.device).repeat_interleave(k)
         channel = torch.arange(k, device=x.device).repeat(n)
 
@@ -129,10 +135,10 @@ class AblationCAM(Explainer):
             s, c = sample[start:stop], channel[start:stop]
             ablated = a[s].clone()
             ablated[torch.arange(len(s), device=x.device), c] = 0
-            inputs = x[:1] if self.shortcut_used else x[s]
+            inputs = x[:1] if shortcut else x[s]
             return forward_replacing(self.model, self.layer, inputs, ablated).gather(1, target[s].view(-1, 1)).squeeze(1)
 
-        budget = chunk_size(a, self.memory_budget_mib) if self.shortcut_used else chunk_size(x, self.memory_budget_mib)
+        budget = chunk_size(a, self.memory_budget_mib) if shortcut else chunk_size(x, self.memory_budget_mib)
         y_ablated = run_chunked(ablate, n * k, budget).view(n, k)
         tiny = torch.finfo(y.dtype).tiny
         w = (y.view(-1, 1) - y_ablated) / torch.where(y.abs() > tiny, y, torch.full_like(y, tiny)).view(-1, 1)

@@ -22,8 +22,8 @@ STAMP = "synthetic.json"
 CDR_RANGE = {"glaucoma": (0.6, 0.8), "health": (0.25, 0.45)}
 
 
-def _default_counts() -> dict[str, dict[str, int]]:
-    # 40% glaucoma, scaled down for CPU training.
+def default_counts() -> dict[str, dict[str, int]]:
+    """Images per split and label: 40% glaucoma, scaled down for CPU training."""
     return {
         "train": {"glaucoma": 160, "health": 240},
         "val": {"glaucoma": 40, "health": 60},
@@ -36,7 +36,7 @@ class SyntheticSpec:
     """What to generate: image size, counts per split and label, seed and the shortcut option."""
 
     image_size: int = 224
-    counts: dict[str, dict[str, int]] = field(default_factory=_default_counts)
+    counts: dict[str, dict[str, int]] = field(default_factory=default_counts)
     seed: int = 0
     shortcut: bool = False
     shortcut_strength: float = 0.9

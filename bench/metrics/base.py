@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -32,6 +32,8 @@ class MetricContext:
     explain_with: Callable[[nn.Module], Callable[..., torch.Tensor]] | None = None
     pixel_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     pixel_std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    # Results that several metrics of one batch share (e.g. p(x)), so each is computed once.
+    cache: dict = field(default_factory=dict, repr=False)
 
     def sample_seeds(self) -> torch.Tensor:
         """Per-sample seeds (positions when none were given)."""

@@ -12,9 +12,9 @@ import torch
 
 from bench.chunking import chunk_size, run_chunked
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import flat, is_finite, normalised, rank_order, rankable
+from bench.metrics.maps import flat, is_finite, normalised, rank_order, rankable, row_pearson
 from bench.reference_inputs import reference_input
-from bench.rng import counter_uniform
+from bench.rng import counter_uniform, draw_seeds
 
 OUTPUTS = ("probability", "logit")
 
@@ -32,7 +32,10 @@ def target_scores(ctx: MetricContext, build, items: int, output: str = "probabil
 
 
 def _base_scores(ctx: MetricContext, output: str) -> torch.Tensor:
-    return target_scores(ctx, lambda a, b: (ctx.x[a:b], torch.arange(a, b, device=ctx.x.device)), ctx.x.shape[0], output)
+    key = ("target_scores", output)
+    if key not in ctx.cache:
+        ctx.cache[key] = target_scores(ctx, lambda a, b: (ctx.x[a:b], torch.arange(a, b, device=ctx.x.device)), ctx.x.shape[0], output)
+    return ctx.cache[key]
 
 
 def _pixel_ranks(ctx: MetricContext) -> torch.Tensor:
@@ -68,13 +71,18 @@ class AverageDrop(Metric):
 
     def explained_scores(self, ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor]:
         """(p(x), p(x * M)) per sample."""
+        key = ("explained_scores", self.fraction, self.output)
+        if key not in ctx.cache:
+            ctx.cache[key] = self._masked_scores(ctx)
+        return _base_scores(ctx, self.output), ctx.cache[key]
+
+    def _masked_scores(self, ctx: MetricContext) -> torch.Tensor:
         mask = normalised(ctx.maps)
         if self.fraction < 1:
             keep = _pixel_ranks(ctx) < round(self.fraction * flat(mask).shape[1])
             mask = mask * keep.view_as(mask)
         masked = ctx.from_pixels(ctx.to_pixels(ctx.x) * mask.unsqueeze(1))
-        after = target_scores(ctx, lambda a, b: (masked[a:b], torch.arange(a, b, device=ctx.x.device)), ctx.x.shape[0], self.output)
-        return _base_scores(ctx, self.output), after
+        return target_scores(ctx, lambda a, b: (masked[a:b], torch.arange(a, b, device=ctx.x.device)), ctx.x.shape[0], self.output)
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         before, after = self.explained_scores(ctx)
@@ -223,8 +231,7 @@ class FaithfulnessCorrelation(Metric):
         n, m = ctx.x.shape[0], self.subsets
         pixels = flat(ctx.maps).shape[1]
         size = max(1, round(self.subset_pixels * pixels / self.reference_pixels))
-        draw_seeds = ctx.sample_seeds().repeat_interleave(m) * 1_000_003 + torch.arange(m, device=ctx.x.device).repeat(n)
-        keys = counter_uniform(draw_seeds ^ 0xFA17, (pixels,)).view(n, m, pixels)
+        keys = counter_uniform(draw_seeds(ctx.sample_seeds(), m) ^ 0xFA17, (pixels,)).view(n, m, pixels)
         chosen = torch.zeros_like(keys, dtype=torch.bool).scatter_(2, keys.topk(size, dim=2).indices, True)
         attribution_sums = (chosen * flat(ctx.maps).unsqueeze(1)).sum(2).double()
         reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
@@ -236,8 +243,4 @@ class FaithfulnessCorrelation(Metric):
             return torch.where(mask, reference[s], ctx.x[s]), s
 
         drops = (_base_scores(ctx, self.output).view(n, 1) - target_scores(ctx, build, n * m, self.output).view(n, m)).double()
-        a = attribution_sums - attribution_sums.mean(1, keepdim=True)
-        d = drops - drops.mean(1, keepdim=True)
-        denominator = a.norm(dim=1) * d.norm(dim=1)
-        corr = (a * d).sum(1) / denominator.clamp_min(1e-300)
-        return _nan_where(corr, (denominator == 0) | ~is_finite(ctx.maps))
+        return _nan_where(row_pearson(attribution_sums, drops), ~is_finite(ctx.maps))

@@ -80,3 +80,11 @@ def otsu_mask(maps: torch.Tensor, bins: int = 256) -> torch.Tensor:
     between = weight0 * weight1 * (mean0 - mean1).pow(2)
     threshold = between.argmax(1, keepdim=True)
     return (level > threshold).view_as(maps)
+
+
+def row_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of each row of a with the same row of b; NaN where either row is constant."""
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    denominator = a.norm(dim=1) * b.norm(dim=1)
+    return torch.where(denominator > 0, (a * b).sum(1) / denominator.clamp_min(1e-300), torch.full_like(denominator, float("nan")))

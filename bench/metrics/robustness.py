@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from bench.chunking import chunk_size, run_chunked
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import flat, is_finite
-from bench.rng import counter_uniform
-
-
-def draw_seeds(ctx: MetricContext, draws: int, salt: int) -> torch.Tensor:
-    """(N * draws,) seeds, sample-major: draw j of sample n depends only on that sample's seed and j."""
-    n = ctx.x.shape[0]
-    return (ctx.sample_seeds().repeat_interleave(draws) * 1_000_003 + torch.arange(draws, device=ctx.x.device).repeat(n)) ^ salt
+from bench.rng import counter_normal, counter_uniform, draw_seeds
 
 
 def uniform_noise(ctx: MetricContext, draws: int, radius: float) -> torch.Tensor:
     """(N * draws, C, *S) noise, uniform in [-radius, radius], sample-major."""
-    u = counter_uniform(draw_seeds(ctx, draws, 0x5E45), tuple(ctx.x.shape[1:])).to(ctx.x)
+    u = counter_uniform(draw_seeds(ctx.sample_seeds(), draws) ^ 0x5E45, tuple(ctx.x.shape[1:])).to(ctx.x)
     return (2 * u - 1) * radius
 
 
 def gaussian_noise(ctx: MetricContext, draws: int, sigma: float) -> torch.Tensor:
     """(N * draws, C, *S) Gaussian noise with standard deviation sigma (Box-Muller on counter-based uniforms), sample-major."""
-    u = counter_uniform(draw_seeds(ctx, draws, 0x1F1D), (2, *ctx.x.shape[1:])).double()
-    return (sigma * torch.sqrt(-2 * torch.log1p(-u[:, 0])) * torch.cos(2 * math.pi * u[:, 1])).to(ctx.x)
+    return (sigma * counter_normal(draw_seeds(ctx.sample_seeds(), draws) ^ 0x1F1D, tuple(ctx.x.shape[1:]))).to(ctx.x)
 
 
 class _Sensitivity(Metric):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import average_ranks, flat, rankable
+from bench.metrics.maps import average_ranks, flat, rankable, row_pearson
 from bench.rng import stable_seed
 
 
@@ -53,8 +53,6 @@ class RandomisationSpearman(Metric):
             raise ValueError("randomisation_spearman needs the model and a way to explain another model")
         randomised = randomised_copy(ctx.model, self.blocks, self.seed)
         maps = ctx.explain_with(randomised)(ctx.x, ctx.target, ctx.seeds)
-        a, b = average_ranks(flat(ctx.maps).double()), average_ranks(flat(maps).double())
-        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
-        rho = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+        rho = row_pearson(average_ranks(flat(ctx.maps).double()), average_ranks(flat(maps).double()))
         undefined = ~rankable(ctx.maps) | ~rankable(maps)
         return torch.where(undefined, torch.full_like(rho, float("nan")), rho).float()
