@@ -58,7 +58,7 @@ def _header(unit: WorkUnit, cfg: SuiteConfig, digest: str, cls: type[Explainer],
 
 
 def _reexplain(explainer: Explainer, spatial: tuple[int, ...]):  # noqa: ANN202
-    """Canonical maps of other inputs by the same explainer (for robustness metrics)."""
+    """The explainer as a function (inputs, targets, seeds) -> canonical maps on the inputs' device."""
     def explain(x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
         return canonicalize(explainer.attribute(x, target, seeds=seeds), spatial=spatial, channel_reduction=explainer.channel_reduction).to(x.device)
     return explain
@@ -72,9 +72,10 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
     tie_seed = stable_seed(cfg.suite.seed, "ties")
     metric_seeds = sample_seeds(stable_seed(cfg.suite.seed, "metrics", unit.method.name), list(inputs.samples.ids), inputs.device)
     records, failures, diagnostics, metric_costs = [], [], {}, {}
-    explain_s = metric_s = 0.0
+    explain_s = 0.0
     spatial = tuple(inputs.samples.images.shape[2:])
     with _make_explainer(unit, inputs.model) as explainer:
+        explain = _reexplain(explainer, spatial)
         for start in range(0, len(inputs.samples), cfg.run.batch_size):
             batch = slice(start, start + cfg.run.batch_size)
             ids = inputs.samples.ids[batch]
@@ -82,7 +83,7 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
             target = inputs.targets[batch].to(inputs.device)
             began = time.perf_counter()
             try:
-                maps = canonicalize(explainer.attribute(x, target, seeds=seeds[batch]), spatial=spatial, channel_reduction=explainer.channel_reduction)
+                maps = explain(x, target, seeds[batch])
             except Exception as err:  # one method failing on one batch must not stop the run
                 failures.append({"stage": "explain", "sample_ids": ids, "error": _error(err)})
                 continue
@@ -91,8 +92,8 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
                 diagnostics.setdefault(key, []).extend(values.detach().cpu().tolist())
             masks = inputs.samples.masks[batch].to(inputs.device)
             has_mask = inputs.samples.has_mask[batch]
-            ctx = MetricContext(maps=maps.to(inputs.device), x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed,
-                                seeds=metric_seeds[batch], explain=_reexplain(explainer, spatial), pixel_mean=MEAN, pixel_std=STD,
+            ctx = MetricContext(maps=maps, x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed,
+                                seeds=metric_seeds[batch], explain=explain, pixel_mean=MEAN, pixel_std=STD,
                                 explain_with=lambda model: _reexplain(_make_explainer(unit, model), spatial))
             for column, metric in metrics:
                 began = time.perf_counter()
@@ -101,15 +102,13 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
                 except Exception as err:
                     failures.append({"stage": "metric", "metric": column, "sample_ids": ids, "error": _error(err)})
                     continue
-                spent = time.perf_counter() - began
-                metric_s += spent
-                metric_costs[column] = metric_costs.get(column, 0.0) + spent
+                metric_costs[column] = metric_costs.get(column, 0.0) + time.perf_counter() - began
                 for sid, value, mask_ok in zip(ids, values.tolist(), has_mask.tolist()):
                     status = "no_mask" if metric.requires_masks and not mask_ok else ("undefined" if value != value else "ok")
                     records.append({"sample_id": sid, "metric": column, "metric_name": metric.name, "metric_params": metric.params(),
                                     "value": value if status == "ok" else None, "status": status})
     return {**_header(unit, cfg, digest, cls, inputs.device), "sample_ids": list(unit.sample_ids), "records": records,
-            "failures": failures, "diagnostics": diagnostics, "explain_seconds": explain_s, "metric_seconds": metric_s,
+            "failures": failures, "diagnostics": diagnostics, "explain_seconds": explain_s, "metric_seconds": sum(metric_costs.values()),
             "metric_seconds_by_metric": metric_costs}
 
 
@@ -167,12 +166,12 @@ def run_agreement_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, dig
         label = member_label(member)
         try:
             with registry.get(member.name)(inputs.model, target_layer=unit.model.target_layer, **member.params) as explainer:
+                explain = _reexplain(explainer, spatial)
                 parts = []
                 for start in range(0, len(inputs.samples), cfg.run.batch_size):
                     batch = slice(start, start + cfg.run.batch_size)
                     x = normalise(inputs.samples.images[batch].to(inputs.device))
-                    raw = explainer.attribute(x, inputs.targets[batch].to(inputs.device), seeds=seeds[batch])
-                    parts.append(canonicalize(raw, spatial=spatial, channel_reduction=explainer.channel_reduction).to(inputs.device))
+                    parts.append(explain(x, inputs.targets[batch].to(inputs.device), seeds[batch]))
             maps[label] = torch.cat(parts)
         except Exception as err:  # one implementation failing must not hide the others' agreement
             failures.append({"stage": "agreement", "implementation": label, "sample_ids": list(unit.sample_ids), "error": _error(err)})
