@@ -28,6 +28,7 @@ from bench.metrics.localisation import (
     PointingGame,
     RelevanceRank,
 )
+from bench.metrics.road import RoadLeRF, RoadMoRF
 from bench.metrics.robustness import AvgSensitivity, Infidelity, MaxSensitivity
 from bench.metrics.sanity import RandomisationSpearman
 from bench.registry import suggest
@@ -36,7 +37,7 @@ METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
     IoUTopK, IoUThreshold, IoUOtsu, DiceTopK, DiceThreshold, DiceOtsu, BoxIoUTop, PointingGame, EnergyInMask, RelevanceRank, PixelAUROC,
     Sparseness, Complexity,
     AverageDrop, AverageDropTop50, IncreaseInConfidence, DropRate, IncreaseRate, RemoveTopDrop, DeletionAUC, InsertionAUC,
-    FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity, RandomisationSpearman,
+    RoadMoRF, RoadLeRF, FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity, RandomisationSpearman,
 )}
 
 

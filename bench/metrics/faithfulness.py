@@ -19,8 +19,8 @@ from bench.rng import counter_uniform, draw_seeds
 OUTPUTS = ("probability", "logit")
 
 
-def target_scores(ctx: MetricContext, build, items: int, output: str = "probability") -> torch.Tensor:  # noqa: ANN001
-    """Scores of the target class for `items` perturbed inputs made by build(start, stop) -> (inputs, sample index)."""
+def target_scores(ctx: MetricContext, build, items: int, output: str = "probability", chunk: int | None = None) -> torch.Tensor:  # noqa: ANN001
+    """Scores of the target class for `items` perturbed inputs made by build(start, stop) -> (inputs, sample index), `chunk` at a time."""
     def score(start: int, stop: int) -> torch.Tensor:
         inputs, sample = build(start, stop)
         with torch.no_grad():
@@ -28,7 +28,7 @@ def target_scores(ctx: MetricContext, build, items: int, output: str = "probabil
         out = torch.softmax(out, 1) if output == "probability" else out
         return out.gather(1, ctx.target[sample].view(-1, 1)).squeeze(1)
 
-    return run_chunked(score, items, chunk_size(ctx.x, 0.0))
+    return run_chunked(score, items, chunk or chunk_size(ctx.x, 0.0))
 
 
 def _base_scores(ctx: MetricContext, output: str) -> torch.Tensor:
