@@ -19,7 +19,7 @@ from bench.rng import counter_uniform, draw_seeds
 OUTPUTS = ("probability", "logit")
 
 
-def target_scores(ctx: MetricContext, build, items: int, output: str = "probability", chunk: int | None = None) -> torch.Tensor:  # noqa: ANN001
+def target_scores(ctx: MetricContext, build, items: int, output: str = "probability", chunk: int | None = None) -> torch.Tensor:
     """Scores of the target class for `items` perturbed inputs made by build(start, stop) -> (inputs, sample index), `chunk` at a time."""
     def score(start: int, stop: int) -> torch.Tensor:
         inputs, sample = build(start, stop)
@@ -243,4 +243,5 @@ class FaithfulnessCorrelation(Metric):
             return torch.where(mask, reference[s], ctx.x[s]), s
 
         drops = (_base_scores(ctx, self.output).view(n, 1) - target_scores(ctx, build, n * m, self.output).view(n, m)).double()
-        return _nan_where(row_pearson(attribution_sums, drops), ~is_finite(ctx.maps))
+        # A constant map has no correlation to measure; its subset sums differ only by float rounding, so row_pearson alone misses it.
+        return _nan_where(row_pearson(attribution_sums, drops), ~rankable(ctx.maps))

@@ -69,7 +69,8 @@ def average_ranks(values: torch.Tensor) -> torch.Tensor:
 def otsu_mask(maps: torch.Tensor, bins: int = 256) -> torch.Tensor:
     """Boolean (N,*S): pixels of the normalised map above each image's Otsu threshold (histogram of `bins` levels)."""
     f = flat(normalised(maps))
-    level = (f * (bins - 1)).round().long()
+    # A map with +inf normalises to NaN there; such maps are undefined for the callers, but their levels must stay valid indices.
+    level = (f * (bins - 1)).nan_to_num(0.0).clamp(0, bins - 1).round().long()
     hist = torch.zeros(f.shape[0], bins, device=f.device, dtype=torch.float64).scatter_add_(1, level, torch.ones_like(f, dtype=torch.float64))
     grey = torch.arange(bins, device=f.device, dtype=torch.float64)
     weight0 = hist.cumsum(1)
