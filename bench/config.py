@@ -83,11 +83,17 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class MetricConfig:
-    """[[metrics]]: a metric by name with its parameters and an optional column label."""
+    """[[metrics]]: a metric by name with its parameters and an optional column label.
+
+    sweep = { param = [v1, v2, ...] } expands into one entry per value (column "<column>@param=v"); the
+    entries of one sweep share `curve`, which the report draws as one curve (e.g. randomisation over blocks).
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    sweep: dict[str, Any] = field(default_factory=dict)
+    curve: str = ""
 
     def column(self) -> str:
         """The leaderboard column for this metric."""
@@ -253,6 +259,36 @@ def _check_metric_params(file: str, key: str, cfg: MetricConfig) -> None:
         raise ConfigError(file, f"{key}.params", str(err)) from None
 
 
+def _expand_sweep(file: str, key: str, entry: MetricConfig) -> list[tuple[str, MetricConfig]]:
+    """The entry itself, or one entry per value of its sweep, each with the config key that names it in errors."""
+    if not entry.sweep:
+        return [(key, entry)]
+    if len(entry.sweep) != 1:
+        raise ConfigError(file, f"{key}.sweep", f"sweep one parameter per entry (a curve has one axis), got {sorted(entry.sweep)}")
+    ((param, values),) = entry.sweep.items()
+    if param in entry.params:
+        raise ConfigError(file, f"{key}.sweep.{param}", "is also set in params; set it in one place")
+    if not isinstance(values, list) or not values:
+        raise ConfigError(file, f"{key}.sweep.{param}", f"expected a non-empty array of values, got {values!r}")
+    from bench.metrics import get_metric
+
+    cls = get_metric(entry.name)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    if param not in allowed:
+        raise ConfigError(file, f"{key}.sweep.{param}", f"unknown parameter; {entry.name} accepts {allowed}")
+    base = dataclasses.replace(entry, sweep={})
+    curve = f"{base.column()}@{param}"
+    expanded = []
+    for j, value in enumerate(values):
+        try:
+            cls(**{**entry.params, param: value})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(file, f"{key}.sweep.{param}[{j}]", str(err)) from None
+        metric = dataclasses.replace(base, params={**entry.params, param: value}, label=f"{curve}={value}", curve=curve)
+        expanded.append((f"{key}.sweep.{param}[{j}]", metric))
+    return expanded
+
+
 def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
     from bench import registry
     from bench.data.layout import LABELS, SPLITS
@@ -312,12 +348,14 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
 
     if not cfg.metrics:
         raise ConfigError(file, "metrics", "at least one [[metrics]] entry is required")
-    columns = set()
-    for i, metric in enumerate(cfg.metrics):
-        _check_metric_params(file, f"metrics[{i}]", metric)
-        if metric.column() in columns:
-            raise ConfigError(file, f"metrics[{i}]", f"column {metric.column()!r} appears twice; give one a label")
-        columns.add(metric.column())
+    columns, metrics = set(), []
+    for i, entry in enumerate(cfg.metrics):
+        _check_metric_params(file, f"metrics[{i}]", dataclasses.replace(entry, sweep={}))
+        for key, metric in _expand_sweep(file, f"metrics[{i}]", entry):
+            if metric.column() in columns:
+                raise ConfigError(file, key, f"column {metric.column()!r} appears twice; give one a label")
+            columns.add(metric.column())
+            metrics.append(metric)
 
     run = cfg.run
     _check_choice(file, "run.device", run.device, DEVICES)
@@ -334,7 +372,7 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
         raise ConfigError(file, "leaderboard.confidence", f"must lie in (0, 1), got {cfg.leaderboard.confidence}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.suite.name):
         raise ConfigError(file, "suite.name", f"{cfg.suite.name!r}: use letters, digits, '.', '_' and '-' only")
-    return dataclasses.replace(cfg, data=data, models=models)
+    return dataclasses.replace(cfg, data=data, models=models, metrics=metrics)
 
 
 def parse_suite(data: dict, file: str) -> SuiteConfig:

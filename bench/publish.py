@@ -88,9 +88,39 @@ def metric_agreement_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def curve_table(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
+    """Long table of every metric sweep: one row per (model, implementation, curve, swept value) with mean and CI."""
+    rows = []
+    for m in (m for m in cfg.metrics if m.curve):
+        param = m.curve.rsplit("@", 1)[1]
+        c = m.column()
+        for _, r in board.iterrows():
+            rows.append({"model": r["model"], "implementation": r["implementation"], "curve": m.curve, "parameter": param,
+                         "value": m.params[param], "mean": r[c], "ci_low": r[f"{c}_ci_low"], "ci_high": r[f"{c}_ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def curves_markdown(curves: pd.DataFrame) -> str:
+    """One table per metric sweep and model: implementations down, the swept parameter's values across."""
+    lines = ["## Curves", "", ("Metrics swept over one parameter (a `sweep` in the suite), e.g. the cascading randomisation "
+                              "from the head down (blocks = 1, 2, …; 0 = every block). Cells: mean over samples."), ""]
+    for (curve, model), group in curves.groupby(["curve", "model"], sort=False):
+        name = curve.split("(")[0].split("@")[0]
+        direction = "lower" if get_metric(name).direction == "lower" else "higher"
+        values = list(dict.fromkeys(group["value"]))
+        param = group["parameter"].iloc[0]
+        lines += [f"`{curve}` on model `{model}` ({direction} is better):", "",
+                  "| implementation | " + " | ".join(f"{param}={v}" for v in values) + " |", "|---|" + "---|" * len(values)]
+        for implementation, rows in group.groupby("implementation", sort=False):
+            means = dict(zip(rows["value"], rows["mean"], strict=True))
+            lines.append(f"| `{implementation}` | " + " | ".join(_fmt(means.get(v)) for v in values) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
                   agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None) -> list[Path]:
-    """Write leaderboard.csv, leaderboard.md, records.csv (and the agreement tables) under out_dir; returns the paths."""
+    """Write leaderboard.csv, leaderboard.md, records.csv (and the agreement and curve tables) under out_dir; returns the paths."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
     text = markdown(board, cfg, context)
@@ -98,6 +128,11 @@ def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg
         paths.append(out_dir / "metric_agreement.csv")
         _atomic_text(paths[-1], metric_agreement.to_csv(index=False, float_format="%.6g"))
         text += "\n" + metric_agreement_markdown(metric_agreement)
+    curves = curve_table(board, cfg)
+    if not curves.empty:
+        paths.append(out_dir / "curves.csv")
+        _atomic_text(paths[-1], curves.to_csv(index=False, float_format="%.6g"))
+        text += "\n" + curves_markdown(curves)
     if agreement is not None and not agreement.empty:
         paths.append(out_dir / "agreement.csv")
         _atomic_text(paths[-1], agreement.to_csv(index=False, float_format="%.6g"))

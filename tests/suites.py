@@ -54,13 +54,16 @@ enabled = {measure}
 batch_size = 2
 warmup = 1
 repeats = 2
+
+{extra}
 """
 
 METHODS = "\n".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.gradcam", "baseline.random", "baseline.centre", "baseline.constant"))
 
 
-def tiny_suite(tmp: Path, *, data: Path | None = None, results: str = "results", measure: bool = False, methods: str = METHODS) -> SuiteConfig:
-    """Write and load a tiny synthetic suite under tmp (data shared when data is given)."""
+def tiny_suite(tmp: Path, *, data: Path | None = None, results: str = "results", measure: bool = False, methods: str = METHODS,
+               extra: str = "") -> SuiteConfig:
+    """Write and load a tiny synthetic suite under tmp (data shared when data is given); extra is TOML appended at the end."""
     path = tmp / "tiny.toml"
-    path.write_text(TINY.format(root=data or tmp / "data", results=tmp / results, measure=str(measure).lower(), methods=methods))
+    path.write_text(TINY.format(root=data or tmp / "data", results=tmp / results, measure=str(measure).lower(), methods=methods, extra=extra))
     return load_suite(path)

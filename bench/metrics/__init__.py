@@ -30,14 +30,14 @@ from bench.metrics.localisation import (
 )
 from bench.metrics.road import RoadLeRF, RoadMoRF
 from bench.metrics.robustness import AvgSensitivity, Infidelity, MaxSensitivity
-from bench.metrics.sanity import RandomisationSpearman
+from bench.metrics.sanity import RandomisationSpearman, RandomisationSSIM
 from bench.registry import suggest
 
 METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
     IoUTopK, IoUThreshold, IoUOtsu, DiceTopK, DiceThreshold, DiceOtsu, BoxIoUTop, PointingGame, EnergyInMask, RelevanceRank, PixelAUROC,
     Sparseness, Complexity,
     AverageDrop, AverageDropTop50, IncreaseInConfidence, DropRate, IncreaseRate, RemoveTopDrop, DeletionAUC, InsertionAUC,
-    RoadMoRF, RoadLeRF, FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity, RandomisationSpearman,
+    RoadMoRF, RoadLeRF, FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity, RandomisationSpearman, RandomisationSSIM,
 )}
 
 

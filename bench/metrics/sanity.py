@@ -6,10 +6,13 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import average_ranks, flat, rankable, row_pearson
 from bench.rng import stable_seed
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 def weight_blocks(model: nn.Module) -> list[str]:
@@ -35,9 +38,43 @@ def randomised_copy(model: nn.Module, blocks: int, seed: int) -> nn.Module:
     return clone
 
 
+def ssim(a: torch.Tensor, b: torch.Tensor, *, window: int = 11, sigma: float = 1.5, data_range: float = 1.0) -> torch.Tensor:
+    """Mean structural similarity (Wang et al. 2004) per pair of maps (N,*S): Gaussian window, K1 = 0.01, K2 = 0.03.
+
+    Averaged over the positions where the whole window fits, as scikit-image does.
+    """
+    rank = a.ndim - 1
+    if min(a.shape[1:]) < window:
+        raise ValueError(f"SSIM needs maps of at least {window} pixels along every axis, got {tuple(a.shape[1:])}")
+    taps = torch.exp(-(torch.arange(window, dtype=a.dtype, device=a.device) - window // 2) ** 2 / (2 * sigma**2))
+    taps = taps / taps.sum()
+
+    def local_mean(values: torch.Tensor) -> torch.Tensor:
+        out = values.unsqueeze(1)
+        for axis in range(rank):
+            shape = [1] * rank
+            shape[axis] = window
+            out = _CONV[rank](out, taps.view(1, 1, *shape))
+        return out.squeeze(1)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = local_mean(a), local_mean(b)
+    var_a, var_b = local_mean(a * a) - mu_a**2, local_mean(b * b) - mu_b**2
+    cov = local_mean(a * b) - mu_a * mu_b
+    index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return flat(index).mean(1)
+
+
+def _unit_range(maps: torch.Tensor) -> torch.Tensor:
+    """|A| min-max scaled to [0, 1] per map, as Adebayo et al. compare maps."""
+    values = flat(maps.abs())
+    low, high = values.amin(1, keepdim=True), values.amax(1, keepdim=True)
+    return ((values - low) / (high - low).clamp_min(torch.finfo(values.dtype).tiny)).view_as(maps)
+
+
 class RandomisationSpearman(Metric):
     """Spearman correlation between the map of the trained model and of the model with its top `blocks` parameter
-    blocks re-initialised (0: every block); lower is better. A set of entries with blocks = 1, 2, ... gives the
+    blocks re-initialised (0: every block); lower is better. A sweep over blocks = 1, 2, ... gives the
     cascading curve; the map is re-explained by the same adapter with the same parameters.
     """
 
@@ -48,11 +85,25 @@ class RandomisationSpearman(Metric):
             raise ValueError(f"blocks must be >= 0, got {blocks}")
         self.blocks, self.seed = int(blocks), int(seed)
 
+    def similarity(self, original: torch.Tensor, randomised: torch.Tensor) -> torch.Tensor:
+        """Per-sample similarity of two batches of maps."""
+        return row_pearson(average_ranks(flat(original).double()), average_ranks(flat(randomised).double()))
+
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         if ctx.model is None or ctx.explain_with is None:
-            raise ValueError("randomisation_spearman needs the model and a way to explain another model")
+            raise ValueError(f"{self.name} needs the model and a way to explain another model")
         randomised = randomised_copy(ctx.model, self.blocks, self.seed)
         maps = ctx.explain_with(randomised)(ctx.x, ctx.target, ctx.seeds)
-        rho = row_pearson(average_ranks(flat(ctx.maps).double()), average_ranks(flat(maps).double()))
+        value = self.similarity(ctx.maps, maps)
         undefined = ~rankable(ctx.maps) | ~rankable(maps)
-        return torch.where(undefined, torch.full_like(rho, float("nan")), rho).float()
+        return torch.where(undefined, torch.full_like(value, float("nan")), value).float()
+
+
+class RandomisationSSIM(RandomisationSpearman):
+    """SSIM between the |map|s, each scaled to [0, 1], of the trained and the randomised model; lower is better."""
+
+    name = "randomisation_ssim"
+
+    def similarity(self, original: torch.Tensor, randomised: torch.Tensor) -> torch.Tensor:
+        """Per-sample SSIM of the unit-range absolute maps."""
+        return ssim(_unit_range(original.double()), _unit_range(randomised.double()))

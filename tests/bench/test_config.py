@@ -393,3 +393,28 @@ def test_fingerprint_changes_with_a_parameter(tmp_path: Path, data_root: Path, c
     changed = copy.deepcopy(suite)
     change(changed)
     assert load_suite(write_suite(tmp_path, changed, "b.toml")).fingerprint() != base
+
+
+def test_metric_sweep_expands_into_one_curve(tmp_path: Path, data_root: Path) -> None:
+    suite = minimal_suite(data_root)
+    suite["metrics"] = [{"name": "iou_topk"}, {"name": "randomisation_spearman", "params": {"seed": 3}, "sweep": {"blocks": [1, 2, 0]}}]
+    cfg = load_suite(write_suite(tmp_path, suite))
+    assert [m.column() for m in cfg.metrics] == ["iou_topk", "randomisation_spearman(seed=3)@blocks=1",
+                                                 "randomisation_spearman(seed=3)@blocks=2", "randomisation_spearman(seed=3)@blocks=0"]
+    assert [m.params for m in cfg.metrics[1:]] == [{"seed": 3, "blocks": b} for b in (1, 2, 0)]
+    assert {m.curve for m in cfg.metrics} == {"", "randomisation_spearman(seed=3)@blocks"}
+    assert load_suite(write_suite(tmp_path, suite)).fingerprint() == cfg.fingerprint()
+
+
+@pytest.mark.parametrize(("sweep", "field", "words"), [
+    ({"blocks": [1, -2]}, "metrics[0].sweep.blocks[1]", ">= 0"),
+    ({"block": [1]}, "metrics[0].sweep.block", "unknown parameter"),
+    ({"blocks": []}, "metrics[0].sweep.blocks", "non-empty array"),
+    ({"blocks": [1], "seed": [0, 1]}, "metrics[0].sweep", "one parameter"),
+])
+def test_bad_metric_sweep_is_named(tmp_path: Path, data_root: Path, sweep: dict, field: str, words: str) -> None:
+    suite = minimal_suite(data_root)
+    suite["metrics"] = [{"name": "randomisation_spearman", "sweep": sweep}]
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == field
+    assert words in str(err)

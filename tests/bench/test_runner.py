@@ -149,3 +149,30 @@ def test_agreement_units_compare_implementations(tmp_path, cache) -> None:
                                                         ("gradcam.gradcam", "inhouse.gradcam")}
     assert (agreement["samples"] > 0).all()
     assert "## Agreement between implementations" in (cfg.results_dir() / "leaderboard.md").read_text()
+
+
+def test_sweeps_become_curves_and_road_runs_in_a_suite(tmp_path, cache) -> None:
+    extra = '''
+[[metrics]]
+name = "randomisation_ssim"
+sweep = { blocks = [1, 3, 0] }
+
+[[metrics]]
+name = "road_morf"
+params = { fractions = [0.2, 0.6] }
+'''
+    methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.saliency", "baseline.centre"))
+    cfg = tiny_suite(tmp_path, methods=methods, extra=extra)
+    run_suite(cfg)
+    board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
+    curves = pd.read_csv(cfg.results_dir() / "curves.csv")
+    assert list(curves["value"].unique()) == [1, 3, 0]
+    for r in curves.itertuples():
+        assert r.mean == pytest.approx(board.loc[r.implementation, f"randomisation_ssim@blocks={r.value}"])
+    # A map that ignores the model is identical after any randomisation; a gradient map is not.
+    assert list(curves[curves["implementation"] == "baseline.centre"]["mean"]) == pytest.approx([1.0] * 3)
+    assert (curves[curves["implementation"] == "inhouse.saliency"]["mean"] < 0.99).all()
+    assert board["road_morf(fractions=[0.2, 0.6])"].notna().all()
+    records = pd.read_csv(cfg.results_dir() / "records.csv")
+    assert json.loads(records[records["metric"].str.startswith("road_morf")]["metric_params"].iloc[0])["noise"] == 0.01
+    assert "## Curves" in (cfg.results_dir() / "leaderboard.md").read_text()

@@ -8,7 +8,7 @@ import torch
 from bench import registry
 from bench.explainer import canonicalize
 from bench.metrics import MetricContext
-from bench.metrics.sanity import RandomisationSpearman, randomised_copy, weight_blocks
+from bench.metrics.sanity import RandomisationSpearman, RandomisationSSIM, randomised_copy, ssim, weight_blocks
 from tests.nets import gap_net
 
 
@@ -68,3 +68,42 @@ def test_spearman_matches_scipy() -> None:
     got = RandomisationSpearman(blocks=1)(ctx)
     for n in range(2):
         assert got[n].item() == pytest.approx(stats.spearmanr(maps[n].flatten().numpy(), other[n].flatten().numpy())[0], rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(24, 30), (16, 16)])
+def test_ssim_matches_scikit_image(shape: tuple[int, int]) -> None:
+    """Wang et al.'s Gaussian-window SSIM, as scikit-image computes it with the paper's settings."""
+    metrics = pytest.importorskip("skimage.metrics")
+    g = torch.Generator().manual_seed(4)
+    a = torch.rand(3, *shape, generator=g, dtype=torch.float64)
+    b = (0.6 * a + 0.4 * torch.rand(3, *shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    got = ssim(a, b)
+    for n in range(3):
+        expected = metrics.structural_similarity(a[n].numpy(), b[n].numpy(), data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                                 use_sample_covariance=False)
+        assert got[n].item() == pytest.approx(expected, abs=1e-10)
+    torch.testing.assert_close(ssim(a, a), torch.ones(3, dtype=torch.float64))
+
+
+def test_ssim_refuses_maps_smaller_than_its_window() -> None:
+    with pytest.raises(ValueError, match="at least 11"):
+        ssim(torch.rand(1, 7, 7), torch.rand(1, 7, 7))
+
+
+def test_randomisation_ssim_on_absolute_unit_range_maps() -> None:
+    """A model-independent map keeps SSIM 1; the value equals SSIM of the |map|s scaled to [0, 1] by hand."""
+    model = gap_net(2)
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    target = torch.tensor([0, 1, 2])
+    torch.testing.assert_close(RandomisationSSIM()(context("baseline.centre", model, x, target)), torch.ones(3))
+    factory = explain_with("inhouse.gradient_x_input")
+    ctx = MetricContext(maps=factory(model)(x, target), x=x, target=target, model=model, seeds=torch.arange(3), explain_with=factory)
+    other = factory(randomised_copy(model, 2, seed=0))(x, target)
+
+    def unit(m: torch.Tensor) -> torch.Tensor:
+        m = m.abs().double()
+        low, high = m.amin((1, 2), keepdim=True), m.amax((1, 2), keepdim=True)
+        return (m - low) / (high - low)
+
+    torch.testing.assert_close(RandomisationSSIM(blocks=2)(ctx), ssim(unit(ctx.maps), unit(other)).float())
+    assert (RandomisationSSIM(blocks=2)(ctx) < 0.95).all()
