@@ -231,16 +231,17 @@ class FaithfulnessCorrelation(Metric):
         n, m = ctx.x.shape[0], self.subsets
         pixels = flat(ctx.maps).shape[1]
         size = max(1, round(self.subset_pixels * pixels / self.reference_pixels))
-        keys = counter_uniform(draw_seeds(ctx.sample_seeds(), m) ^ 0xFA17, (pixels,)).view(n, m, pixels)
-        chosen = torch.zeros_like(keys, dtype=torch.bool).scatter_(2, keys.topk(size, dim=2).indices, True)
-        attribution_sums = (chosen * flat(ctx.maps).unsqueeze(1)).sum(2).double()
+        seeds = draw_seeds(ctx.sample_seeds(), m) ^ 0xFA17
+        # Subsets as pixel indices (N*m, size), drawn a few at a time: the keys of all draws at once are N*m image-sized rows.
+        subsets = run_chunked(lambda a, b: counter_uniform(seeds[a:b], (pixels,)).topk(size, dim=1).indices, n * m, 16)
+        sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
+        attribution_sums = flat(ctx.maps)[sample].gather(1, subsets).sum(1).double().view(n, m)
         reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
 
         def build(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-            item = torch.arange(a, b, device=ctx.x.device)
-            s, j = item // m, item % m
-            mask = chosen[s, j].view(-1, 1, *ctx.x.shape[2:])
-            return torch.where(mask, reference[s], ctx.x[s]), s
+            s = sample[a:b]
+            chosen = torch.zeros(b - a, pixels, dtype=torch.bool, device=ctx.x.device).scatter_(1, subsets[a:b], True)
+            return torch.where(chosen.view(-1, 1, *ctx.x.shape[2:]), reference[s], ctx.x[s]), s
 
         drops = (_base_scores(ctx, self.output).view(n, 1) - target_scores(ctx, build, n * m, self.output).view(n, m)).double()
         # A constant map has no correlation to measure; its subset sums differ only by float rounding, so row_pearson alone misses it.

@@ -10,15 +10,15 @@ from bench.metrics.maps import flat, is_finite
 from bench.rng import counter_normal, counter_uniform, draw_seeds
 
 
-def uniform_noise(ctx: MetricContext, draws: int, radius: float) -> torch.Tensor:
-    """(N * draws, C, *S) noise, uniform in [-radius, radius], sample-major."""
-    u = counter_uniform(draw_seeds(ctx.sample_seeds(), draws) ^ 0x5E45, tuple(ctx.x.shape[1:])).to(ctx.x)
+def uniform_noise(ctx: MetricContext, draws: int, radius: float, items: slice = slice(None)) -> torch.Tensor:
+    """(N * draws, C, *S) noise, uniform in [-radius, radius], sample-major; only the rows in `items` are made."""
+    u = counter_uniform(draw_seeds(ctx.sample_seeds(), draws)[items] ^ 0x5E45, tuple(ctx.x.shape[1:])).to(ctx.x)
     return (2 * u - 1) * radius
 
 
-def gaussian_noise(ctx: MetricContext, draws: int, sigma: float) -> torch.Tensor:
-    """(N * draws, C, *S) Gaussian noise with standard deviation sigma (Box-Muller on counter-based uniforms), sample-major."""
-    return (sigma * counter_normal(draw_seeds(ctx.sample_seeds(), draws) ^ 0x1F1D, tuple(ctx.x.shape[1:]))).to(ctx.x)
+def gaussian_noise(ctx: MetricContext, draws: int, sigma: float, items: slice = slice(None)) -> torch.Tensor:
+    """(N * draws, C, *S) Gaussian noise of standard deviation sigma, sample-major; only the rows in `items` are made."""
+    return (sigma * counter_normal(draw_seeds(ctx.sample_seeds(), draws)[items] ^ 0x1F1D, tuple(ctx.x.shape[1:]))).to(ctx.x)
 
 
 class _Sensitivity(Metric):
@@ -35,15 +35,17 @@ class _Sensitivity(Metric):
         if ctx.explain is None:
             raise ValueError(f"{self.name} re-explains perturbed inputs: the context has no explain function")
         n, m = ctx.x.shape[0], self.samples
-        noise = uniform_noise(ctx, m, self.radius)
         sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
         seeds = ctx.sample_seeds()
 
         def explain(a: int, b: int) -> torch.Tensor:
             s = sample[a:b]
-            return ctx.explain(ctx.x[s] + noise[a:b], ctx.target[s], seeds[s])
+            # Noise made per chunk: all draws at once would dominate both time and memory on large inputs.
+            return ctx.explain(ctx.x[s] + uniform_noise(ctx, m, self.radius, slice(a, b)), ctx.target[s], seeds[s])
 
-        maps = run_chunked(explain, n * m, chunk_size(ctx.x, 0.0, backward=True)).view(n, m, -1).double()
+        # The batch was just explained in one call, so re-explaining as many inputs at a time costs no more memory.
+        chunk = max(n, chunk_size(ctx.x, 0.0, backward=True))
+        maps = run_chunked(explain, n * m, chunk).view(n, m, -1).double()
         reference = flat(ctx.maps).double()
         return (maps - reference.unsqueeze(1)).norm(dim=2) / reference.norm(dim=1, keepdim=True).clamp_min(1e-300)
 
@@ -78,15 +80,18 @@ class Infidelity(Metric):
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         n, m = ctx.x.shape[0], self.samples
-        noise = gaussian_noise(ctx, m, self.sigma)
         sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
 
         def logits(inputs: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 return ctx.model(inputs).gather(1, ctx.target[s].view(-1, 1)).squeeze(1).double()
 
+        def predicted_and_after(a: int, b: int) -> torch.Tensor:
+            noise, s = gaussian_noise(ctx, m, self.sigma, slice(a, b)), sample[a:b]
+            predicted = (noise.double() * ctx.maps[s].unsqueeze(1).double()).flatten(1).sum(1)
+            return torch.stack([predicted, logits(ctx.x[s] - noise, s)], 1)
+
         full = logits(ctx.x, torch.arange(n, device=ctx.x.device))
-        after = run_chunked(lambda a, b: logits(ctx.x[sample[a:b]] - noise[a:b], sample[a:b]), n * m, chunk_size(ctx.x, 0.0))
-        predicted = (noise.double() * ctx.maps[sample].unsqueeze(1).double()).flatten(1).sum(1)
+        predicted, after = run_chunked(predicted_and_after, n * m, chunk_size(ctx.x, 0.0)).unbind(1)
         error = (predicted - (full[sample] - after)).pow(2).view(n, m).mean(1)
         return torch.where(is_finite(ctx.maps), error, torch.full_like(error, float("nan"))).float()
