@@ -93,7 +93,7 @@ def run_quality_unit(unit: WorkUnit, cfg: SuiteConfig, inputs: UnitInputs, diges
             masks = inputs.samples.masks[batch].to(inputs.device)
             has_mask = inputs.samples.has_mask[batch]
             ctx = MetricContext(maps=maps, x=x, target=target, masks=masks, model=inputs.model, seed=tie_seed,
-                                seeds=metric_seeds[batch], explain=explain, pixel_mean=MEAN, pixel_std=STD,
+                                seeds=metric_seeds[batch], explain_seeds=seeds[batch], explain=explain, pixel_mean=MEAN, pixel_std=STD,
                                 explain_with=lambda model: _reexplain(_make_explainer(unit, model), spatial))
             for column, metric in metrics:
                 began = time.perf_counter()

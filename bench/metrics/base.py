@@ -15,8 +15,8 @@ from torch import nn
 class MetricContext:
     """One batch: canonical maps (N,*S), inputs (N,C,*S), targets (N,), masks (N,*S) bool, seeds and helpers.
 
-    seed fixes tie-breaking; seeds (N,) are per-sample seeds for random draws; explain re-explains other
-    inputs with the same adapter (inputs, targets) -> canonical maps; explain_with(model) gives the same
+    seed fixes tie-breaking; seeds (N,) are per-sample seeds for the metrics' random draws; explain re-explains
+    other inputs with the same adapter (inputs, targets, explain seeds) -> canonical maps; explain_with(model) gives the same
     for another model (same adapter and parameters); pixel_mean and pixel_std map the
     model's normalised inputs back to pixel space (x * std + mean).
     """
@@ -28,6 +28,9 @@ class MetricContext:
     model: nn.Module | None = None
     seed: int = 0
     seeds: torch.Tensor | None = None
+    # The seeds the maps were explained with: re-explanations reuse them, so that a stochastic method's
+    # map changes only through the perturbed input or model, not through fresh draws of its own.
+    explain_seeds: torch.Tensor | None = None
     explain: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     explain_with: Callable[[nn.Module], Callable[..., torch.Tensor]] | None = None
     pixel_mean: tuple[float, ...] = (0.485, 0.456, 0.406)

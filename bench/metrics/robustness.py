@@ -36,12 +36,12 @@ class _Sensitivity(Metric):
             raise ValueError(f"{self.name} re-explains perturbed inputs: the context has no explain function")
         n, m = ctx.x.shape[0], self.samples
         sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
-        seeds = ctx.sample_seeds()
 
         def explain(a: int, b: int) -> torch.Tensor:
             s = sample[a:b]
+            seeds = None if ctx.explain_seeds is None else ctx.explain_seeds[s]
             # Noise made per chunk: all draws at once would dominate both time and memory on large inputs.
-            return ctx.explain(ctx.x[s] + uniform_noise(ctx, m, self.radius, slice(a, b)), ctx.target[s], seeds[s])
+            return ctx.explain(ctx.x[s] + uniform_noise(ctx, m, self.radius, slice(a, b)), ctx.target[s], seeds)
 
         # The batch was just explained in one call, so re-explaining as many inputs at a time costs no more memory.
         chunk = max(n, chunk_size(ctx.x, 0.0, backward=True))

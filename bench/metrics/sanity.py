@@ -93,7 +93,7 @@ class RandomisationSpearman(Metric):
         if ctx.model is None or ctx.explain_with is None:
             raise ValueError(f"{self.name} needs the model and a way to explain another model")
         randomised = randomised_copy(ctx.model, self.blocks, self.seed)
-        maps = ctx.explain_with(randomised)(ctx.x, ctx.target, ctx.seeds)
+        maps = ctx.explain_with(randomised)(ctx.x, ctx.target, ctx.explain_seeds)
         value = self.similarity(ctx.maps, maps)
         undefined = ~rankable(ctx.maps) | ~rankable(maps)
         return torch.where(undefined, torch.full_like(value, float("nan")), value).float()

@@ -160,8 +160,12 @@ sweep = { blocks = [1, 3, 0] }
 [[metrics]]
 name = "road_morf"
 params = { fractions = [0.2, 0.6] }
+
+[[metrics]]
+name = "max_sensitivity"
+params = { samples = 2 }
 '''
-    methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.saliency", "baseline.centre"))
+    methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.saliency", "baseline.centre", "baseline.random"))
     cfg = tiny_suite(tmp_path, methods=methods, extra=extra)
     run_suite(cfg)
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
@@ -169,10 +173,14 @@ params = { fractions = [0.2, 0.6] }
     assert list(curves["value"].unique()) == [1, 3, 0]
     for r in curves.itertuples():
         assert r.mean == pytest.approx(board.loc[r.implementation, f"randomisation_ssim@blocks={r.value}"])
-    # A map that ignores the model is identical after any randomisation; a gradient map is not.
-    assert list(curves[curves["implementation"] == "baseline.centre"]["mean"]) == pytest.approx([1.0] * 3)
+    # A map that ignores the model is identical after any randomisation (a seeded random map too: the re-explanation
+    # reuses the seeds of the explanation); a gradient map is not.
+    for baseline in ("baseline.centre", "baseline.random"):
+        assert list(curves[curves["implementation"] == baseline]["mean"]) == pytest.approx([1.0] * 3)
     assert (curves[curves["implementation"] == "inhouse.saliency"]["mean"] < 0.99).all()
     assert board["road_morf(fractions=[0.2, 0.6])"].notna().all()
+    assert board.loc["baseline.random", "max_sensitivity(samples=2)"] == 0.0
+    assert board.loc["inhouse.saliency", "max_sensitivity(samples=2)"] > 0.0
     records = pd.read_csv(cfg.results_dir() / "records.csv")
     assert json.loads(records[records["metric"].str.startswith("road_morf")]["metric_params"].iloc[0])["noise"] == 0.01
     assert "## Curves" in (cfg.results_dir() / "leaderboard.md").read_text()
