@@ -118,3 +118,52 @@ def test_saliency_beats_random_on_deletion_and_insertion_of_a_trained_model() ->
 
     assert score(DeletionAUC(steps=24), informed) < score(DeletionAUC(steps=24), random)
     assert score(InsertionAUC(steps=24, baseline="zero"), informed) > score(InsertionAUC(steps=24, baseline="zero"), random)
+
+
+
+def _spot_images(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dim noise; half the images (label 1) carry a bright 4x4 square at a random place."""
+    x = 0.3 * torch.rand(n, 1, 16, 16, generator=gen)
+    y = torch.arange(n) % 2
+    corners = torch.randint(0, 12, (n, 2), generator=gen)
+    for i in torch.nonzero(y).flatten().tolist():
+        r, c = corners[i].tolist()
+        x[i, 0, r:r + 4, c:c + 4] += 0.7
+    return x, y
+
+
+def spot_cnn() -> nn.Sequential:
+    """conv-relu-conv-relu-GAP-linear (the CAM architecture) trained to tell whether a bright square is present."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    optimiser = torch.optim.Adam(model.parameters(), 1e-2)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(200):
+        x, y = _spot_images(32, gen)
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    x, y = _spot_images(200, gen)
+    assert (model(x).argmax(1) == y).float().mean() > 0.9  # chance is 0.5
+    return model.eval()
+
+
+def test_gradcam_beats_random_on_deletion_and_insertion_of_a_trained_model() -> None:
+    """The issue's monotonicity check with Grad-CAM itself (last conv block, upsampled as the harness does)."""
+    from adapters.inhouse.gradient_cams import GradCAM
+    from bench.explainer import canonicalize
+
+    model = spot_cnn()
+    x, _ = _spot_images(16, torch.Generator().manual_seed(7))
+    x, target = x[1::2], torch.ones(8, dtype=torch.long)  # the images with a square, explained for "square"
+    explainer = GradCAM(model, target_layer="3")
+    maps = canonicalize(explainer.attribute(x, target), spatial=(16, 16), channel_reduction=explainer.channel_reduction)
+    random = torch.rand(8, 16, 16, generator=torch.Generator().manual_seed(8))
+
+    def score(metric, m):
+        return metric(MetricContext(maps=m, x=x, target=target, model=model, seed=0, pixel_mean=(0.0,), pixel_std=(1.0,))).mean()
+
+    assert score(DeletionAUC(steps=32), maps) < score(DeletionAUC(steps=32), random)
+    assert score(InsertionAUC(steps=32), maps) > score(InsertionAUC(steps=32), random)
