@@ -13,8 +13,6 @@ code's solution (to `tolerance`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch.nn import functional as F
 
@@ -40,10 +38,26 @@ def neighbour_sum(u: torch.Tensor) -> torch.Tensor:
     return (smooth - u) / 3
 
 
-def _system(miss: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
-    """The operator u -> miss * (W u - Σ w_j u_j) on the missing pixels, and W (each pixel's in-bounds weight)."""
-    weight_sum = neighbour_sum(torch.ones_like(miss[:1]))
-    return (lambda u: miss * (weight_sum * u - neighbour_sum(u))), weight_sum
+class _Level:
+    """One grid of the multigrid hierarchy: the missing-pixel mask, each pixel's in-bounds weight W, and the operator."""
+
+    def __init__(self, miss: torch.Tensor) -> None:
+        self.miss = miss
+        self.weight_sum = neighbour_sum(torch.ones_like(miss[:1]))
+
+    def apply(self, u: torch.Tensor) -> torch.Tensor:
+        """miss * (W u - Σ w_j u_j): the linear system's operator on the missing pixels."""
+        return self.miss * (self.weight_sum * u - neighbour_sum(u))
+
+
+def _hierarchy(miss: torch.Tensor) -> list[_Level]:
+    """The grids from miss down to the coarsest, built once per solve and reused by every V-cycle."""
+    levels = [_Level(miss)]
+    while min(levels[-1].miss.shape[1:]) >= 2 * _COARSEST:
+        fine = levels[-1].miss
+        # A coarse cell is unknown only when all its pixels are: isolated holes then stay fine-level work.
+        levels.append(_Level(-_MAX_POOL[fine.ndim - 1](-fine.unsqueeze(1), 2, ceil_mode=True).squeeze(1)))
+    return levels
 
 
 def _prolong_axis(coarse: torch.Tensor, axis: int, length: int) -> torch.Tensor:
@@ -75,24 +89,22 @@ def restrict(fine: torch.Tensor) -> torch.Tensor:
     return fine
 
 
-def _v_cycle(residual: torch.Tensor, miss: torch.Tensor) -> torch.Tensor:
+def _v_cycle(residual: torch.Tensor, levels: list[_Level]) -> torch.Tensor:
     """An approximate solution of A z = residual; a symmetric operator of residual, so usable as a CG preconditioner."""
-    operator, weight_sum = _system(miss)
+    level = levels[0]
 
     def smooth(z: torch.Tensor, sweeps: int) -> torch.Tensor:
         for _ in range(sweeps):
-            z = z + _DAMPING * (residual - operator(z)) / weight_sum
+            z = z + _DAMPING * (residual - level.apply(z)) / level.weight_sum
         return z
 
     z = smooth(torch.zeros_like(residual), _SWEEPS)
-    if min(residual.shape[1:]) >= 2 * _COARSEST:
-        # A coarse cell is unknown only when all its pixels are: isolated holes then stay fine-level work.
-        coarse_miss = -_MAX_POOL[miss.ndim - 1](-miss.unsqueeze(1), 2, ceil_mode=True).squeeze(1)
-        # Rescaled so the rediscretised coarse operator matches restrict∘A∘prolong on smooth functions.
-        coarse_residual = coarse_miss * restrict(residual - operator(z)) / 2 ** (miss.ndim - 3)
-        z = z + miss * prolong(_v_cycle(coarse_residual, coarse_miss), tuple(residual.shape[1:]))
-        return smooth(z, _SWEEPS)
-    return smooth(z, _COARSEST_SWEEPS)
+    if len(levels) == 1:
+        return smooth(z, _COARSEST_SWEEPS)
+    # Rescaled so the rediscretised coarse operator matches restrict∘A∘prolong on smooth functions.
+    coarse_residual = levels[1].miss * restrict(residual - level.apply(z)) / 2 ** (residual.ndim - 3)
+    z = z + level.miss * prolong(_v_cycle(coarse_residual, levels[1:]), tuple(residual.shape[1:]))
+    return smooth(z, _SWEEPS)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -101,22 +113,22 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _solve(known: torch.Tensor, miss: torch.Tensor, tolerance: float, max_iterations: int) -> torch.Tensor:
     """known (M,*S) zero where miss (M,*S, 0/1) is 1, filled there by the solution of the linear system."""
-    operator, _ = _system(miss)
+    levels = _hierarchy(miss)
     residual = miss * neighbour_sum(known)
     target = residual.flatten(1).norm(dim=1) * tolerance
     solution = torch.zeros_like(residual)
-    preconditioned = _v_cycle(residual, miss)
+    preconditioned = _v_cycle(residual, levels)
     direction, rz = preconditioned, _dot(residual, preconditioned)
     tiny = torch.finfo(known.dtype).tiny
     for _ in range(max_iterations):
         if bool((residual.flatten(1).norm(dim=1) <= target).all()):
             return known + miss * solution
-        applied = operator(direction)
+        applied = levels[0].apply(direction)
         curvature = _dot(direction, applied)
         step = torch.where(curvature > 0, rz / curvature.clamp_min(tiny), 0)
         solution = solution + step * direction
         residual = residual - step * applied
-        preconditioned = _v_cycle(residual, miss)
+        preconditioned = _v_cycle(residual, levels)
         rz_next = _dot(residual, preconditioned)
         direction = preconditioned + torch.where(rz > 0, rz_next / rz.clamp_min(tiny), 0) * direction
         rz = rz_next
