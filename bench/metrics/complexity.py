@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import flat, is_finite
+from bench.metrics.maps import flat, is_finite, nan_where
 
 
 class Sparseness(Metric):
@@ -19,7 +19,7 @@ class Sparseness(Metric):
         i = torch.arange(1, n + 1, device=v.device, dtype=v.dtype)
         total = v.sum(1)
         gini = ((2 * i - n - 1) * v).sum(1) / (n * total.clamp_min(1e-300))
-        return torch.where((total > 0) & is_finite(ctx.maps), gini, torch.full_like(gini, float("nan"))).float()
+        return nan_where(gini, ~(total > 0) | ~is_finite(ctx.maps))
 
 
 class Complexity(Metric):
@@ -32,4 +32,4 @@ class Complexity(Metric):
         total = v.sum(1, keepdim=True)
         p = v / total.clamp_min(1e-300)
         entropy = -(torch.where(p > 0, p * p.clamp_min(1e-300).log(), torch.zeros_like(p))).sum(1)
-        return torch.where((total[:, 0] > 0) & is_finite(ctx.maps), entropy, torch.full_like(entropy, float("nan"))).float()
+        return nan_where(entropy, ~(total[:, 0] > 0) | ~is_finite(ctx.maps))

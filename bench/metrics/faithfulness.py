@@ -12,7 +12,7 @@ import torch
 
 from bench.chunking import chunk_size, run_chunked
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import flat, is_finite, normalised, rank_order, rankable, row_pearson
+from bench.metrics.maps import flat, is_finite, nan_where, normalised, rank_order, rankable, row_pearson
 from bench.reference_inputs import reference_input
 from bench.rng import counter_uniform, draw_seeds
 
@@ -38,7 +38,7 @@ def _base_scores(ctx: MetricContext, output: str) -> torch.Tensor:
     return ctx.cache[key]
 
 
-def _pixel_ranks(ctx: MetricContext) -> torch.Tensor:
+def pixel_ranks(ctx: MetricContext) -> torch.Tensor:
     """(N,P) rank of every pixel, 0 for the most salient; ties broken by the seeded permutation."""
     order = rank_order(ctx.maps, ctx.seed)
     ranks = torch.empty_like(order)
@@ -46,14 +46,11 @@ def _pixel_ranks(ctx: MetricContext) -> torch.Tensor:
     return ranks
 
 
-def _check_output(output: str) -> str:
+def check_output(output: str) -> str:
+    """output itself when it is a known score ("probability" or "logit"), else a ValueError."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     return output
-
-
-def _nan_where(values: torch.Tensor, undefined: torch.Tensor) -> torch.Tensor:
-    return torch.where(undefined, torch.full_like(values, float("nan")), values).float()
 
 
 class AverageDrop(Metric):
@@ -67,7 +64,7 @@ class AverageDrop(Metric):
     def __init__(self, fraction: float = 1.0, output: str = "probability") -> None:
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-        self.fraction, self.output = float(fraction), _check_output(output)
+        self.fraction, self.output = float(fraction), check_output(output)
 
     def explained_scores(self, ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor]:
         """(p(x), p(x * M)) per sample."""
@@ -79,7 +76,7 @@ class AverageDrop(Metric):
     def _masked_scores(self, ctx: MetricContext) -> torch.Tensor:
         mask = normalised(ctx.maps)
         if self.fraction < 1:
-            keep = _pixel_ranks(ctx) < round(self.fraction * flat(mask).shape[1])
+            keep = pixel_ranks(ctx) < round(self.fraction * flat(mask).shape[1])
             mask = mask * keep.view_as(mask)
         masked = ctx.from_pixels(ctx.to_pixels(ctx.x) * mask.unsqueeze(1))
         return target_scores(ctx, lambda a, b: (masked[a:b], torch.arange(a, b, device=ctx.x.device)), ctx.x.shape[0], self.output)
@@ -87,7 +84,7 @@ class AverageDrop(Metric):
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         before, after = self.explained_scores(ctx)
         undefined = ~is_finite(ctx.maps) | (~rankable(ctx.maps) if self.fraction < 1 else torch.zeros_like(before, dtype=torch.bool))
-        return _nan_where(100 * torch.relu(before - after) / before.clamp_min(1e-12), undefined)
+        return nan_where(100 * torch.relu(before - after) / before.clamp_min(1e-12), undefined)
 
 
 class AverageDropTop50(AverageDrop):
@@ -106,7 +103,7 @@ class IncreaseInConfidence(AverageDrop):
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         before, after = self.explained_scores(ctx)
-        return _nan_where(100 * (after > before).double(), ~is_finite(ctx.maps))
+        return nan_where(100 * (after > before).double(), ~is_finite(ctx.maps))
 
 
 class _KeepOrRemove(Metric):
@@ -118,10 +115,10 @@ class _KeepOrRemove(Metric):
     def __init__(self, fraction: float, baseline: str = "zero", output: str = "probability") -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
-        self.fraction, self.baseline, self.output = float(fraction), baseline, _check_output(output)
+        self.fraction, self.baseline, self.output = float(fraction), baseline, check_output(output)
 
     def scores(self, ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor]:
-        ranks = _pixel_ranks(ctx)
+        ranks = pixel_ranks(ctx)
         k = round(self.fraction * ranks.shape[1])
         replace = (ranks < k) if self.remove_top else (ranks >= k)
         reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
@@ -140,7 +137,7 @@ class RemoveTopDrop(_KeepOrRemove):
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         before, after = self.scores(ctx)
-        return _nan_where((before - after) / before.clamp_min(1e-12), ~rankable(ctx.maps))
+        return nan_where((before - after) / before.clamp_min(1e-12), ~rankable(ctx.maps))
 
 
 class DropRate(_KeepOrRemove):
@@ -153,7 +150,7 @@ class DropRate(_KeepOrRemove):
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         before, after = self.scores(ctx)
-        return _nan_where(torch.relu(before - after) / before.clamp_min(1e-12), ~rankable(ctx.maps))
+        return nan_where(torch.relu(before - after) / before.clamp_min(1e-12), ~rankable(ctx.maps))
 
 
 class IncreaseRate(DropRate):
@@ -163,7 +160,7 @@ class IncreaseRate(DropRate):
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         before, after = self.scores(ctx)
-        return _nan_where((after > before).double(), ~rankable(ctx.maps))
+        return nan_where((after > before).double(), ~rankable(ctx.maps))
 
 
 class _Curve(Metric):
@@ -173,12 +170,12 @@ class _Curve(Metric):
     def __init__(self, steps: int = 100, baseline: str = "zero", output: str = "probability") -> None:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        self.steps, self.baseline, self.output = int(steps), baseline, _check_output(output)
+        self.steps, self.baseline, self.output = int(steps), baseline, check_output(output)
 
     def curve(self, ctx: MetricContext) -> torch.Tensor:
         """(N, steps + 1) scores as pixels are removed (or inserted) in order of the map."""
         n, m = ctx.x.shape[0], self.steps + 1
-        ranks = _pixel_ranks(ctx).view(n, 1, *ctx.x.shape[2:])
+        ranks = pixel_ranks(ctx).view(n, 1, *ctx.x.shape[2:])
         counts = torch.round(torch.arange(m, device=ctx.x.device, dtype=torch.float64) * ranks[0].numel() / self.steps).long()
         reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
         start_from, put_in = (reference, ctx.x) if self.insert else (ctx.x, reference)
@@ -194,7 +191,7 @@ class _Curve(Metric):
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         values = self.curve(ctx).double()
         auc = ((values[:, 1:] + values[:, :-1]) / 2).sum(1) / self.steps
-        return _nan_where(auc, ~rankable(ctx.maps))
+        return nan_where(auc, ~rankable(ctx.maps))
 
 
 class DeletionAUC(_Curve):
@@ -225,7 +222,7 @@ class FaithfulnessCorrelation(Metric):
         if subsets < 2 or subset_pixels < 1 or reference_pixels < 1:
             raise ValueError("need subsets >= 2, subset_pixels >= 1 and reference_pixels >= 1")
         self.subsets, self.subset_pixels, self.reference_pixels = int(subsets), int(subset_pixels), int(reference_pixels)
-        self.baseline, self.output = baseline, _check_output(output)
+        self.baseline, self.output = baseline, check_output(output)
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         n, m = ctx.x.shape[0], self.subsets
@@ -245,4 +242,4 @@ class FaithfulnessCorrelation(Metric):
 
         drops = (_base_scores(ctx, self.output).view(n, 1) - target_scores(ctx, build, n * m, self.output).view(n, m)).double()
         # A constant map has no correlation to measure; its subset sums differ only by float rounding, so row_pearson alone misses it.
-        return _nan_where(row_pearson(attribution_sums, drops), ~rankable(ctx.maps))
+        return nan_where(row_pearson(attribution_sums, drops), ~rankable(ctx.maps))

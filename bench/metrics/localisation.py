@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import average_ranks, flat, is_finite, normalised, otsu_mask, rank_order, rankable, top_k_mask
+from bench.metrics.maps import average_ranks, flat, is_finite, nan_where, normalised, otsu_mask, rank_order, rankable, top_k_mask
 
 _CONV = {1: nn.functional.conv1d, 2: nn.functional.conv2d, 3: nn.functional.conv3d}
 
@@ -31,10 +31,6 @@ def _mask_area(ctx: MetricContext) -> torch.Tensor:
     return flat(ctx.masks).sum(1)
 
 
-def _undefined_where(values: torch.Tensor, undefined: torch.Tensor) -> torch.Tensor:
-    return torch.where(undefined, torch.full_like(values, float("nan")), values)
-
-
 class IoUTopK(Metric):
     """IoU between the mask and the map's top-k pixels, k = mask area (area-matched)."""
 
@@ -44,7 +40,7 @@ class IoUTopK(Metric):
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         area = _mask_area(ctx)
         pred = top_k_mask(ctx.maps, area, ctx.seed)
-        return _undefined_where(self.overlap(pred, ctx.masks), (area == 0) | ~rankable(ctx.maps))
+        return nan_where(self.overlap(pred, ctx.masks), (area == 0) | ~rankable(ctx.maps))
 
 
 class IoUThreshold(Metric):
@@ -62,7 +58,7 @@ class IoUThreshold(Metric):
         area = _mask_area(ctx)
         # A constant map normalises to zeros: nothing reaches a positive threshold, so its IoU is 0.
         pred = normalised(ctx.maps) >= self.threshold
-        return _undefined_where(self.overlap(pred, ctx.masks), (area == 0) | ~is_finite(ctx.maps))
+        return nan_where(self.overlap(pred, ctx.masks), (area == 0) | ~is_finite(ctx.maps))
 
 
 class PointingGame(Metric):
@@ -98,7 +94,7 @@ class PointingGame(Metric):
         area = _mask_area(ctx)
         top = rank_order(ctx.maps, ctx.seed)[:, 0]
         hit = flat(self._dilate(ctx.masks)).gather(1, top.view(-1, 1)).squeeze(1).float()
-        return _undefined_where(hit, (area == 0) | ~rankable(ctx.maps))
+        return nan_where(hit, (area == 0) | ~rankable(ctx.maps))
 
 
 class EnergyInMask(Metric):
@@ -112,7 +108,7 @@ class EnergyInMask(Metric):
         total = norm.sum(1)
         inside = (norm * flat(ctx.masks)).sum(1)
         values = (inside / total.clamp_min(1e-300)).float()
-        return _undefined_where(values, (area == 0) | (total == 0) | ~is_finite(ctx.maps))
+        return nan_where(values, (area == 0) | (total == 0) | ~is_finite(ctx.maps))
 
 
 class DiceTopK(IoUTopK):
@@ -137,7 +133,7 @@ class IoUOtsu(Metric):
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         area = _mask_area(ctx)
-        return _undefined_where(self.overlap(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
+        return nan_where(self.overlap(otsu_mask(ctx.maps), ctx.masks), (area == 0) | ~rankable(ctx.maps))
 
 
 class DiceOtsu(IoUOtsu):
@@ -178,7 +174,7 @@ class BoxIoUTop(Metric):
         vol_a = (hi_a - lo_a + 1).double().prod(1)
         vol_b = (hi_b - lo_b + 1).clamp_min(0).double().prod(1)
         iou = inter / (vol_a + vol_b - inter).clamp_min(1)
-        return _undefined_where(iou.float(), (area == 0) | ~rankable(ctx.maps))
+        return nan_where(iou.float(), (area == 0) | ~rankable(ctx.maps))
 
 
 class RelevanceRank(Metric):
@@ -190,7 +186,7 @@ class RelevanceRank(Metric):
         area = _mask_area(ctx)
         top = top_k_mask(ctx.maps, area, ctx.seed)
         share = (flat(top) & flat(ctx.masks)).sum(1).double() / area.clamp_min(1)
-        return _undefined_where(share.float(), (area == 0) | ~rankable(ctx.maps))
+        return nan_where(share.float(), (area == 0) | ~rankable(ctx.maps))
 
 
 class PixelAUROC(Metric):
@@ -204,4 +200,4 @@ class PixelAUROC(Metric):
         neg = m.shape[1] - pos
         ranks = average_ranks(flat(ctx.maps).double()) + 1
         auc = ((ranks * m).sum(1) - pos * (pos + 1) / 2) / (pos * neg).clamp_min(1)
-        return _undefined_where(auc.float(), (pos == 0) | (neg == 0) | ~rankable(ctx.maps))
+        return nan_where(auc.float(), (pos == 0) | (neg == 0) | ~rankable(ctx.maps))

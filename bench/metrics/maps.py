@@ -89,3 +89,8 @@ def row_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     b = b - b.mean(1, keepdim=True)
     denominator = a.norm(dim=1) * b.norm(dim=1)
     return torch.where(denominator > 0, (a * b).sum(1) / denominator.clamp_min(1e-300), torch.full_like(denominator, float("nan")))
+
+
+def nan_where(values: torch.Tensor, undefined: torch.Tensor) -> torch.Tensor:
+    """values as float32 scores, NaN where undefined (the written rule for maps or masks a metric cannot score)."""
+    return torch.where(undefined, torch.full_like(values, float("nan")), values).float()

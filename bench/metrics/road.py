@@ -13,8 +13,8 @@ import torch
 from bench.chunking import chunk_size
 from bench.imputation import noisy_linear_impute
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.faithfulness import _check_output, _nan_where, _pixel_ranks, target_scores
-from bench.metrics.maps import rankable
+from bench.metrics.faithfulness import check_output, pixel_ranks, target_scores
+from bench.metrics.maps import nan_where, rankable
 from bench.rng import draw_seeds
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -32,12 +32,12 @@ class _Road(Metric):
         if noise < 0 or not 0 < tolerance < 1:
             raise ValueError(f"need noise >= 0 and tolerance in (0, 1), got noise={noise}, tolerance={tolerance}")
         self.fractions = [float(q) for q in fractions]
-        self.noise, self.output, self.tolerance = float(noise), _check_output(output), float(tolerance)
+        self.noise, self.output, self.tolerance = float(noise), check_output(output), float(tolerance)
 
     def curve(self, ctx: MetricContext) -> torch.Tensor:
         """(N, levels) target scores with each fraction of pixels removed and imputed."""
         n, levels = ctx.x.shape[0], len(self.fractions)
-        ranks = _pixel_ranks(ctx)
+        ranks = pixel_ranks(ctx)
         pixels = ranks.shape[1]
         counts = torch.tensor([round(q * pixels) for q in self.fractions], device=ctx.x.device)
         seeds = draw_seeds(ctx.sample_seeds(), levels) ^ 0x50AD
@@ -55,7 +55,7 @@ class _Road(Metric):
         return target_scores(ctx, build, n * levels, self.output, chunk=max(1, chunk_size(ctx.x, 0.0) // 2)).view(n, levels)
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
-        return _nan_where(self.curve(ctx).double().mean(1), ~rankable(ctx.maps))
+        return nan_where(self.curve(ctx).double().mean(1), ~rankable(ctx.maps))
 
 
 class RoadMoRF(_Road):

@@ -6,7 +6,7 @@ import torch
 
 from bench.chunking import chunk_size, run_chunked
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import flat, is_finite
+from bench.metrics.maps import flat, is_finite, nan_where
 from bench.rng import counter_normal, counter_uniform, draw_seeds
 
 
@@ -53,7 +53,7 @@ class _Sensitivity(Metric):
         r = self.ratios(ctx)
         value = r.amax(1) if self.reduce == "max" else r.mean(1)
         zero = flat(ctx.maps).abs().amax(1) == 0
-        return torch.where(zero | ~is_finite(ctx.maps), torch.full_like(value, float("nan")), value).float()
+        return nan_where(value, zero | ~is_finite(ctx.maps))
 
 
 class MaxSensitivity(_Sensitivity):
@@ -94,4 +94,4 @@ class Infidelity(Metric):
         full = logits(ctx.x, torch.arange(n, device=ctx.x.device))
         predicted, after = run_chunked(predicted_and_after, n * m, chunk_size(ctx.x, 0.0)).unbind(1)
         error = (predicted - (full[sample] - after)).pow(2).view(n, m).mean(1)
-        return torch.where(is_finite(ctx.maps), error, torch.full_like(error, float("nan"))).float()
+        return nan_where(error, ~is_finite(ctx.maps))

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench.metrics.base import Metric, MetricContext
-from bench.metrics.maps import average_ranks, flat, rankable, row_pearson
+from bench.metrics.maps import average_ranks, flat, nan_where, rankable, row_pearson
 from bench.rng import stable_seed
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -96,7 +96,7 @@ class RandomisationSpearman(Metric):
         maps = ctx.explain_with(randomised)(ctx.x, ctx.target, ctx.explain_seeds)
         value = self.similarity(ctx.maps, maps)
         undefined = ~rankable(ctx.maps) | ~rankable(maps)
-        return torch.where(undefined, torch.full_like(value, float("nan")), value).float()
+        return nan_where(value, undefined)
 
 
 class RandomisationSSIM(RandomisationSpearman):
