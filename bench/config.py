@@ -242,14 +242,18 @@ def _check_positive(file: str, key: str, value: float, *, allow_zero: bool = Fal
         raise ConfigError(file, key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
-def _check_metric_params(file: str, key: str, cfg: MetricConfig) -> None:
+def _metric_parameters(cls: type) -> list[str]:
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
+def _check_metric_params(file: str, key: str, cfg: MetricConfig) -> type:
     from bench.metrics import get_metric
 
     try:
         cls = get_metric(cfg.name)
     except BenchError as err:
         raise ConfigError(file, f"{key}.name", str(err)) from None
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    allowed = _metric_parameters(cls)
     for param in cfg.params:
         if param not in allowed:
             raise ConfigError(file, f"{key}.params.{param}", f"unknown parameter; {cfg.name} accepts {allowed or 'no parameters'}")
@@ -257,9 +261,10 @@ def _check_metric_params(file: str, key: str, cfg: MetricConfig) -> None:
         cls(**cfg.params)
     except (TypeError, ValueError) as err:
         raise ConfigError(file, f"{key}.params", str(err)) from None
+    return cls
 
 
-def _expand_sweep(file: str, key: str, entry: MetricConfig) -> list[tuple[str, MetricConfig]]:
+def _expand_sweep(file: str, key: str, entry: MetricConfig, cls: type) -> list[tuple[str, MetricConfig]]:
     """The entry itself, or one entry per value of its sweep, each with the config key that names it in errors."""
     if not entry.sweep:
         return [(key, entry)]
@@ -270,10 +275,7 @@ def _expand_sweep(file: str, key: str, entry: MetricConfig) -> list[tuple[str, M
         raise ConfigError(file, f"{key}.sweep.{param}", "is also set in params; set it in one place")
     if not isinstance(values, list) or not values:
         raise ConfigError(file, f"{key}.sweep.{param}", f"expected a non-empty array of values, got {values!r}")
-    from bench.metrics import get_metric
-
-    cls = get_metric(entry.name)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    allowed = _metric_parameters(cls)
     if param not in allowed:
         raise ConfigError(file, f"{key}.sweep.{param}", f"unknown parameter; {entry.name} accepts {allowed}")
     base = dataclasses.replace(entry, sweep={})
@@ -350,8 +352,8 @@ def _validate(cfg: SuiteConfig, file: str) -> SuiteConfig:
         raise ConfigError(file, "metrics", "at least one [[metrics]] entry is required")
     columns, metrics = set(), []
     for i, entry in enumerate(cfg.metrics):
-        _check_metric_params(file, f"metrics[{i}]", dataclasses.replace(entry, sweep={}))
-        for key, metric in _expand_sweep(file, f"metrics[{i}]", entry):
+        cls = _check_metric_params(file, f"metrics[{i}]", dataclasses.replace(entry, sweep={}))
+        for key, metric in _expand_sweep(file, f"metrics[{i}]", entry, cls):
             if metric.column() in columns:
                 raise ConfigError(file, key, f"column {metric.column()!r} appears twice; give one a label")
             columns.add(metric.column())
