@@ -9,10 +9,8 @@ upsampled to 224x224. Within a group every implementation gets the same model, i
 re-explanation function and parameters; where a library cannot take a parameter exactly, the group's
 setup line says what it runs instead. Objects are built once per benchmark, outside the timed call.
 
-The rows go to results/benchmarks/metrics-cpu.md (metrics-gpu.md on CUDA), not to conftest's cpu.md:
-this module overrides conftest's `_collect` fixture with one that keeps its rows apart (and adds each
-row's mean score), writes the file when every case of this module ran, and prints its own table in the
-terminal summary. Each row reports its mean score on the benchmark's own parameters and noise draws;
+The rows go to results/benchmarks/metrics-cpu.md (metrics-gpu.md on CUDA), this module's REPORT, with
+each row's mean score (tests/benchmarks/report.py); the file is written when every case of this module ran. Each row reports its mean score on the benchmark's own parameters and noise draws;
 they agree up to the differences the setup lines state (where the definitions coincide exactly, with
 a tie-free map and shared noise, the values are identical to float precision).
 """
@@ -20,13 +18,9 @@ a tie-free map and shared noise, the values are identical to float precision).
 from __future__ import annotations
 
 import contextlib
-import datetime
 import math
-import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +28,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.measure import peak_memory_mib
+from tests.benchmarks.report import Report, timed
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -310,138 +304,34 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
-# --- collection and the report (kept apart from conftest's explainer table) --------------------------------
-
-_ROWS = pytest.StashKey[list[dict]]()
-
-
-@pytest.fixture(autouse=True)
-def _collect(benchmark, request: pytest.FixtureRequest) -> Iterator[None]:
-    """Overrides conftest's collector for this module: rows go to metrics-{cpu,gpu}.md, never into cpu.md."""
-    yield
-    stats = getattr(benchmark, "stats", None)
-    if stats is None or getattr(benchmark, "has_error", False):
-        return
-    info = dict(benchmark.extra_info)
-    request.config.stash.setdefault(_ROWS, []).append({
-        "metric": benchmark.group, "implementation": info["implementation"], "reference": bool(info.get("reference")),
-        "input": info.get("input", ""), "setup": info.get("setup", ""), "device": info.get("device", ""),
-        "device_type": info.get("device_type", "cpu"), "model": info.get("model", ""), "value": info.get("value", float("nan")),
-        "median_ms": stats.stats.median * 1000.0, "iqr_ms": stats.stats.iqr * 1000.0, "min_ms": stats.stats.min * 1000.0,
-        "rounds": stats.stats.rounds, "peak_mib": info.get("peak_mib", float("nan")),
-        "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
-    })
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
-
-
-def _ratio(value: float, reference: float) -> str:
-    if any(v is None or math.isnan(v) for v in (value, reference)) or reference <= 0:
-        return "n/a"
-    return f"{value / reference:.2f}"
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def render(rows: list[dict]) -> str:
-    """The Markdown report: one table, rows grouped by metric with the in-house row first."""
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(row["metric"], []).append(row)
-    versions = (f"torch {torch.__version__}, quantus {_version('quantus')}, captum {_version('captum')}, numpy {np.__version__}, "
-                f"pytest-benchmark {_version('pytest-benchmark')}, Python {sys.version.split()[0]}")
-    lines = [
-        "# Speed benchmarks: in-house metrics vs Quantus and Captum",
-        "",
-        f"- Device: {'; '.join(sorted({r['device'] for r in rows}))}",
-        f"- {versions}",
-        (f"- Written {datetime.datetime.now().astimezone().isoformat(timespec='seconds')} by `make benchmarks` "
-        "(tests/benchmarks/test_metric_speed.py)"),
+def _notes(rows: list[dict]) -> list[str]:
+    return [
         f"- Model: {'; '.join(sorted({r['model'] for r in rows}))}; eval mode.",
         (f"- Inputs: {BATCH} synthetic fundus images of the test split (2 health, 2 glaucoma), {SIDE}x{SIDE}, ImageNet-normalised, "
-        "explained for their label; maps: in-house Grad-CAM on layer4, bilinearly upsampled to the input. Same model, inputs, "
-        "targets, maps and re-explainer for every implementation of a metric."),
+         "explained for their label; maps: in-house Grad-CAM on layer4, bilinearly upsampled to the input. Same model, inputs, "
+         "targets, maps and re-explainer for every implementation of a metric."),
         ("- median ms: median wall time of one metric call on the batch over the timed rounds (after 1 warm-up round). peak MiB: "
-        "bench.measure.peak_memory_mib of one further call. mean value: the metric's mean over the batch in the in-house "
-        "definition (for a sanity check of what was timed; random noise differs between implementations)."),
+         "bench.measure.peak_memory_mib of one further call. mean value: the metric's mean over the batch in the in-house "
+         "definition (for a sanity check of what was timed; random noise differs between implementations)."),
         ("- Ratios are third-party / in-house: above 1 the in-house implementation is faster (time) or smaller (peak). The time "
-        "ratio of minimums is less sensitive to other processes competing for the CPU."),
+         "ratio of minimums is less sensitive to other processes competing for the CPU."),
         (f"- load: the 1-minute load average when the benchmark finished; the benchmark itself contributes about "
-        f"{torch.get_num_threads()} (torch threads), clearly more means other processes shared the cores."),
-        "",
-        ("| metric | implementation | input | rounds | median ms | IQR ms | min ms | peak MiB | mean value | time ratio (medians) "
-        "| time ratio (mins) | peak ratio | load |"),
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+         f"{torch.get_num_threads()} (torch threads), clearly more means other processes shared the cores."),
     ]
-    for metric, members in groups.items():
-        own = next((r for r in members if r["reference"]), None)
-        for r in sorted(members, key=lambda r: not r["reference"]):
-            ratios = ["n/a"] * 3 if own is None else [_ratio(r[k], own[k]) for k in ("median_ms", "min_ms", "peak_mib")]
-            cells = [metric, r["implementation"], r["input"], str(r["rounds"]), _num(r["median_ms"]), _num(r["iqr_ms"]), _num(r["min_ms"]),
-                     _num(r["peak_mib"]), _num(r["value"], 4), *ratios, _num(r["load"], 2)]
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Setup per metric", ""]
-    for metric, members in groups.items():
-        setup = next((r["setup"] for r in members if r["setup"]), "")
-        if setup:
-            lines.append(f"- **{metric}**: {setup}")
-    return "\n".join(lines) + "\n"
 
 
-class _Summary:
-    """A plugin registered at the end of this module: prints the metric table in the terminal summary."""
-
-    def __init__(self, where: str, text: str) -> None:
-        self.where, self.text = where, text
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        terminalreporter.write_sep("=", f"metrics: third-party / in-house ratios ({self.where})")
-        for line in self.text.splitlines():
-            terminalreporter.write_line(line)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After the module: write results/benchmarks/metrics-{cpu,gpu}.md when every case ran; print the table either way."""
-    yield
-    rows = request.config.stash.get(_ROWS, [])
-    if not rows:
-        return
-    name = "metrics-gpu.md" if any(r["device_type"] == "cuda" for r in rows) else "metrics-cpu.md"
-    path = Path(request.config.rootpath) / "results" / "benchmarks" / name
-    text = render(rows)
-    if len(rows) >= len(CASES):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        where = f"written to {path}"
-    else:
-        where = f"partial run, {len(rows)} of {len(CASES)} benchmarks: {path} not written"
-    request.config.pluginmanager.register(_Summary(where, text), "metric-speed-summary")
+REPORT = Report(stem="metrics-", group="metric", title="Speed benchmarks: in-house metrics vs Quantus and Captum",
+                source="tests/benchmarks/test_metric_speed.py", packages=("quantus", "captum", "numpy", "pytest-benchmark"), notes=_notes,
+                value_column=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_metric_speed(case: Case, benchmark, demo: Demo, device: torch.device, device_name: str) -> None:
     benchmark.group = case.metric
     benchmark.extra_info.update(metric=case.metric, implementation=case.impl, reference=case.impl == INHOUSE, input=f"{BATCH}x3x{SIDE}x{SIDE}",
-                                setup=case.setup, device=device_name, device_type=device.type, model=demo.model_note, cases_total=len(CASES))
+                                setup=case.setup, device=device_name, device_type=device.type, model=demo.model_note)
     with case.build(demo) as fn:
-
-        def call() -> object:
-            out = fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            return out
-
-        result = benchmark.pedantic(call, rounds=case.rounds, iterations=1, warmup_rounds=1)
-        demo.model.zero_grad(set_to_none=True)
-        benchmark.extra_info["peak_mib"] = peak_memory_mib(call, device=device)
+        result = timed(benchmark, fn, device=device, rounds=case.rounds, model=demo.model)
     values = case.score(result, demo)
     benchmark.extra_info["value"] = float(values.mean())
     benchmark.extra_info["values"] = [round(float(v), 6) for v in values]

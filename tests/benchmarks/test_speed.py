@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bench.chunking import AUTO_BUDGET_MIB, chunk_size
-from bench.measure import peak_memory_mib
+from tests.benchmarks.report import Report, timed
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients:UserWarning"),
@@ -246,6 +246,26 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
+def _notes(rows: list[dict]) -> list[str]:
+    return [
+        ("- Model: torchvision resnet18(num_classes=2), torch.manual_seed(0), eval mode; same inputs, targets and parameters for every "
+         "implementation of a method."),
+        ("- median ms: median wall time of one attribute call over the timed rounds (after 1 warm-up round). peak MiB: "
+         "bench.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size before the call; "
+         "CUDA: max_memory_allocated above the allocation before it)."),
+        ("- Ratios are third-party / in-house: above 1 the in-house implementation is faster (time) or smaller (peak), "
+         "below 1 it is slower or larger. The time ratio is the ratio of medians; the ratio of minimums is given too, as "
+         "it is less sensitive to other processes competing for the CPU."),
+        ("- load: the 1-minute load average when the benchmark finished. The benchmark itself contributes about "
+         f"{torch.get_num_threads()} (torch threads); clearly more than that means other processes shared the cores and "
+         "the timings of that row are inflated (OpenMP threads suffer badly from oversubscription)."),
+    ]
+
+
+REPORT = Report(stem="", group="method", title="Speed benchmarks: in-house vs Captum and pytorch-grad-cam",
+                source="tests/benchmarks/test_speed.py", packages=("torchvision", "captum", "grad-cam", "pytest-benchmark"), notes=_notes)
+
+
 @pytest.fixture(autouse=True)
 def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
     """pytorch-grad-cam's Score-CAM and Ablation-CAM wrap their batch loops in tqdm bars; time the loops alone."""
@@ -263,16 +283,7 @@ def test_speed(case: Case, benchmark, model: nn.Module, device: torch.device, de
     x, target = inputs(batch, side, device)
     benchmark.group = case.method
     benchmark.extra_info.update(method=case.method, implementation=case.impl, reference=case.impl == INHOUSE, input=f"{batch}x3x{side}x{side}",
-                                setup=case.setup, device=device_name, device_type=device.type, cases_total=len(CASES))
+                                setup=case.setup, device=device_name, device_type=device.type)
     with case.build(model, x, target) as fn:
-
-        def call() -> object:
-            out = fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            return out
-
-        result = benchmark.pedantic(call, rounds=case.rounds, iterations=1, warmup_rounds=1)
-        model.zero_grad(set_to_none=True)  # parameter gradients a library left behind are not this call's memory
-        benchmark.extra_info["peak_mib"] = peak_memory_mib(call, device=device)
+        result = timed(benchmark, fn, device=device, rounds=case.rounds, model=model)
     assert len(result) == batch
