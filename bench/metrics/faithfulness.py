@@ -39,11 +39,13 @@ def _base_scores(ctx: MetricContext, output: str) -> torch.Tensor:
 
 
 def pixel_ranks(ctx: MetricContext) -> torch.Tensor:
-    """(N,P) rank of every pixel, 0 for the most salient; ties broken by the seeded permutation."""
-    order = rank_order(ctx.maps, ctx.seed)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
-    return ranks
+    """(N,P) rank of every pixel, 0 for the most salient; ties broken by the seeded permutation. Shared by the batch's metrics."""
+    if "pixel_ranks" not in ctx.cache:
+        order = rank_order(ctx.maps, ctx.seed)
+        ranks = torch.empty_like(order)
+        ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+        ctx.cache["pixel_ranks"] = ranks
+    return ctx.cache["pixel_ranks"]
 
 
 def check_output(output: str) -> str:
