@@ -22,6 +22,9 @@ from bench.explainer import NotSupported
 from bench.layers import resolve_layer
 from bench.reference_inputs import reference_input
 
+# Modes of torch.nn.functional.interpolate for images (Captum passes the name on).
+INTERPOLATE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+
 
 class CaptumExplainer(ThirdPartyExplainer):
     """Base of the Captum adapters."""
@@ -86,6 +89,8 @@ class CaptumIntegratedGradients(CaptumExplainer):
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, steps: int = 50, rule: str = "gausslegendre",
                  baseline: str = "zero", internal_batch_size: int = 0) -> None:
         super().__init__(model, target_layer=None)
+        if steps < 1 or internal_batch_size < 0:
+            raise ValueError(f"need steps >= 1 and internal_batch_size >= 0 (0: all steps at once), got {steps}, {internal_batch_size}")
         self.steps, self.rule, self.baseline, self.internal_batch_size = steps, rule, baseline, internal_batch_size
         self.completeness_error: torch.Tensor | None = None
 
@@ -116,6 +121,8 @@ class CaptumOcclusion(CaptumExplainer):
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, window: int = 16, stride: int = 8, baseline: str = "zero",
                  output: str = "logit", perturbations_per_eval: int = 32) -> None:
         super().__init__(model, target_layer=None)
+        if window < 1 or stride < 1:
+            raise ValueError(f"window and stride must be >= 1, got {window}, {stride}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         self.window, self.stride, self.baseline, self.output, self.per_eval = window, stride, baseline, output, perturbations_per_eval
@@ -127,12 +134,13 @@ class CaptumOcclusion(CaptumExplainer):
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         rank = x.ndim - 2
-        self.positions = math.prod((size - min(self.window, size)) // self.stride + 1 for size in x.shape[2:])
+        if any(self.window > size for size in x.shape[2:]):
+            raise ValueError(f"window {self.window} is larger than the input ({'x'.join(map(str, x.shape[2:]))})")
+        self.positions = math.prod((size - self.window) // self.stride + 1 for size in x.shape[2:])
         forward = self.model if self.output == "logit" else (lambda t: torch.softmax(self.model(t), 1))
         explainer = ca.Occlusion(forward)
         base = reference_input(x, self.baseline, seeds=seeds)
-        window = tuple(min(self.window, size) for size in x.shape[2:])
-        return self._run(lambda: explainer.attribute(x, sliding_window_shapes=(x.shape[1], *window),
+        return self._run(lambda: explainer.attribute(x, sliding_window_shapes=(x.shape[1],) + (self.window,) * rank,
                                                      strides=(x.shape[1],) + (self.stride,) * rank, baselines=base, target=target,
                                                      perturbations_per_eval=self.per_eval))
 
@@ -185,6 +193,8 @@ class CaptumGuidedGradCAM(_LayerMethod):
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, interpolate_mode: str = "nearest") -> None:
         super().__init__(model, target_layer=target_layer)
+        if interpolate_mode not in INTERPOLATE_MODES:
+            raise ValueError(f"interpolate_mode must be one of {INTERPOLATE_MODES}, got {interpolate_mode!r}")
         self.interpolate_mode = interpolate_mode
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
@@ -221,6 +231,8 @@ class CaptumNoiseTunnel(_Seeded):
         super().__init__(model, target_layer=None)
         if base not in self.BASES:
             raise ValueError(f"base must be one of {sorted(self.BASES)}, got {base!r}")
+        if samples < 1 or stdev < 0 or samples_batch_size < 0:
+            raise ValueError(f"need samples >= 1, stdev >= 0 and samples_batch_size >= 0, got {samples}, {stdev}, {samples_batch_size}")
         self.base, self.samples, self.stdev, self.samples_batch_size = base, samples, stdev, samples_batch_size
 
     def passes(self) -> dict[str, int]:
@@ -257,6 +269,8 @@ class CaptumGradientShap(_Seeded):
         self.references = [r.strip() for r in references.split(",") if r.strip()]
         if not self.references or any(r not in ("zero", "black") for r in self.references):
             raise ValueError(f"Captum's GradientShap draws references independently of the input: use 'zero' and/or 'black', got {references!r}")
+        if samples < 1 or stdev < 0:
+            raise ValueError(f"need samples >= 1 and stdev >= 0, got {samples}, {stdev}")
         self.samples, self.stdev = samples, stdev
 
     def passes(self) -> dict[str, int]:
@@ -336,6 +350,8 @@ class CaptumFeatureAblation(CaptumExplainer):
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, cell: int = 16, baseline: str = "zero", perturbations_per_eval: int = 32) -> None:
         super().__init__(model, target_layer=None)
+        if cell < 1:
+            raise ValueError(f"cell must be >= 1, got {cell}")
         self.cell, self.baseline, self.per_eval = cell, baseline, perturbations_per_eval
         self.cells: int | None = None
 
@@ -345,6 +361,8 @@ class CaptumFeatureAblation(CaptumExplainer):
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         spatial = x.shape[2:]
+        if any(self.cell > size for size in spatial):
+            raise ValueError(f"cell {self.cell} is larger than the input ({'x'.join(map(str, spatial))})")
         self.cells = math.prod(math.ceil(size / self.cell) for size in spatial)
         ids = torch.zeros(spatial, dtype=torch.long, device=x.device)
         stride = 1

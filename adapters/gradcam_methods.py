@@ -104,6 +104,8 @@ class GradCamScoreCAM(GradCamLibExplainer):
     name, method, cam_class = "gradcam.scorecam", "scorecam", "ScoreCAM"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, batch_size: int = 16) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         super().__init__(model, target_layer=target_layer)
         self.cam.batch_size = batch_size
         self.channels: int | None = None
@@ -123,6 +125,8 @@ class GradCamAblationCAM(GradCamLibExplainer):
     name, method, cam_class = "gradcam.ablationcam", "ablationcam", "AblationCAM"
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, batch_size: int = 32) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         super().__init__(model, target_layer=target_layer, batch_size=batch_size)
         self.channels: int | None = None
 

@@ -1,4 +1,4 @@
-"""The `bench` command: run, validate, ls, train, leaderboard and data generation."""
+"""The `bench` command: run, plan, merge, validate, ls, train, leaderboard and data generation."""
 
 from __future__ import annotations
 
@@ -9,14 +9,28 @@ from pathlib import Path
 from bench.errors import BenchError
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.config import load_suite
-    from bench.runner import resolve_device, run_suite
+def _execution(args: argparse.Namespace):  # noqa: ANN202 - an Execution
+    from bench.pipeline.executors import parse_shard
+    from bench.pipeline.stages import Execution
 
-    cfg = load_suite(args.suite)
-    summary = run_suite(cfg, device=resolve_device(args.device) if args.device else None, prune=args.prune)
-    print(f"{cfg.suite.name}: {summary.planned} units planned, {summary.ran} run, {summary.skipped} already stored, "
+    if args.workers < 1:
+        raise BenchError(f"--workers: need at least 1, got {args.workers}")
+    if args.executor == "ray" and args.workers != 1:
+        raise BenchError("--workers applies to the local executor; Ray places tasks itself")
+    return Execution(args.executor, args.workers, parse_shard(args.shard) if args.shard else None, args.ray_address)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bench.validation import validate_suite
+    from bench.pipeline.stages import resolve_device, run_suite
+
+    how = _execution(args)
+    cfg = validate_suite(args.suite)
+    summary = run_suite(cfg, device=resolve_device(args.device) if args.device else None, how=how, prune=args.prune)
+    print(f"{cfg.suite.name}: {summary.planned} units planned, {summary.ran} run, {summary.skipped} already stored or left to other shards, "
           f"{summary.failures} failure(s) recorded")
+    if summary.missing:
+        print(f"  incomplete: {summary.missing} unit(s) are not stored (other shards, or failures); `bench merge` lists them")
     if summary.stale:
         print(f"  {summary.stale} stored unit(s) are not in this plan and were left out (--prune deletes them)")
     for path in summary.outputs:
@@ -24,11 +38,46 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from bench.validation import validate_suite
+    from bench.pipeline.plan_report import plan_lines
+    from bench.pipeline.stages import plan, prepare, resolve_device
+    from bench.pipeline.store import RecordStore
+
+    cfg = validate_suite(args.suite)
+    device = resolve_device(args.device or cfg.run.device)
+    the_plan = plan(cfg, prepare(cfg), device)
+    store = RecordStore(cfg.results_dir() / "records")
+    for line in plan_lines(the_plan, store, image_size=cfg.data.image_size, keep_maps=cfg.store.maps, maps_limit=cfg.store.maps_limit,
+                           passes=not args.no_passes):
+        print(line)
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from bench.validation import validate_suite
+    from bench.pipeline.stages import plan, prepare, publish, resolve_device
+
+    cfg = validate_suite(args.suite)
+    the_plan = plan(cfg, prepare(cfg), resolve_device(args.device or cfg.run.device))
+    published = publish(cfg, the_plan.describe())
+    for path in published.outputs:
+        print(f"wrote {path}")
+    if published.missing:
+        print(f"incomplete: {len(published.missing)} of {published.planned} units missing:")
+        for u in published.missing:
+            what = " ".join(x for x in (u["method"], u["column"], f"shard {u['shard']}" if u["kind"] in ("explain", "score", "agreement") else "") if x)
+            print(f"  {u['kind']:10s} {u['model']} {what} ({u['key']})")
+    else:
+        print(f"complete: all {published.planned} units stored")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from bench.config import load_suite
+    from bench.validation import validate_suite
 
     for suite in args.suites:
-        cfg = load_suite(suite)
+        cfg = validate_suite(suite)
         print(f"{suite}: ok ({len(cfg.models)} model(s), {len(cfg.methods)} method(s), {len(cfg.metrics)} metric(s); fingerprint {cfg.fingerprint()})")
     return 0
 
@@ -58,20 +107,19 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from bench.config import load_suite
+    from bench.validation import validate_suite
     from bench.model_store import prepare_model
-    from bench.runner import resolve_device
-    from bench.suite_data import prepare_data
+    from bench.pipeline.stages import prepare, resolve_device
 
-    cfg = load_suite(args.suite)
+    cfg = validate_suite(args.suite)
     device = resolve_device(args.device or cfg.run.device)
-    data = prepare_data(cfg)
+    data = prepare(cfg)
     for m in cfg.models:
         if args.model and m.name != args.model:
             continue
-        identity, _, card = prepare_model(m, cfg, data, device)
+        _, card, weights = prepare_model(m, cfg, data, device)
         val = card.get("splits", {}).get("val", {})
-        print(f"{m.name}: {identity.directory} (epoch {card.get('selected_epoch')}, val accuracy {val.get('accuracy')}, "
+        print(f"{m.name}: {weights.parent} (epoch {card.get('selected_epoch')}, val accuracy {val.get('accuracy')}, "
               f"val ROC-AUC {val.get('roc_auc')})")
     return 0
 
@@ -91,10 +139,14 @@ def _cmd_check_adapter(args: argparse.Namespace) -> int:
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.config import load_suite
-    from bench.runner import rebuild_leaderboard
+    from bench.pipeline.stages import publish
 
-    for path in rebuild_leaderboard(load_suite(args.suite)):
+    # Only the suite's own keys: publishing needs neither the data set nor a model.
+    published = publish(load_suite(args.suite))
+    for path in published.outputs:
         print(f"wrote {path}")
+    if published.missing:
+        print(f"incomplete: {len(published.missing)} of {published.planned} planned units are not stored; the tables show what is")
     return 0
 
 
@@ -117,7 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--device", choices=("cpu", "cuda"), help="override the suite's run.device")
     p.add_argument("--prune", action="store_true", help="delete stored units that this plan no longer contains")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes, one device each (timing runs alone afterwards)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="run units here or as Ray tasks (pip install 'xai-bench[ray]')")
+    p.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
+    p.add_argument("--shard", help="i/n: run only this rank's part of the plan (torchrun ranks, Slurm arrays); then `bench merge`")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("plan", help="print every unit of a suite (kind, model, method, shard, passes, stored) without running any")
+    p.add_argument("suite")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.add_argument("--no-passes", action="store_true", help="skip the probe call that declares each method's passes")
+    p.set_defaults(func=_cmd_plan)
+    p = sub.add_parser("merge", help="publish a suite from its store (after sharded runs) and list the units still missing")
+    p.add_argument("suite")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.set_defaults(func=_cmd_merge)
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")
     p.set_defaults(func=_cmd_validate)

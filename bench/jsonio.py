@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from bench.atomic_files import write_text_atomic
 
 
 def strict(value: Any) -> Any:
@@ -22,8 +23,4 @@ def strict(value: Any) -> Any:
 
 def write_json(path: Path, value: Any) -> None:
     """Write value as strict JSON to path via a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(strict(value), indent=1, allow_nan=False, sort_keys=False))
-    os.replace(tmp, path)
+    write_text_atomic(Path(path), json.dumps(strict(value), indent=1, allow_nan=False, sort_keys=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import platform
 import re
 import statistics
 import time
@@ -107,3 +108,10 @@ def peak_memory_mib(fn: Callable[[], object], *, device: torch.device) -> float:
     base_kib = _reset_cpu_peak()
     fn()
     return max(_status_kib("VmHWM") - base_kib, 0) / 1024.0
+
+
+def device_description(device: torch.device) -> str:
+    """The device in words (GPU name, or CPU and thread count)."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"

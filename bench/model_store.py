@@ -1,4 +1,4 @@
-"""Models of a suite: loaded from a checkpoint, or trained once and cached by a fingerprint."""
+"""Models of a suite: loaded from a checkpoint, or trained once under a lock and cached by a fingerprint."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from torch import nn
 
 from bench.config import ModelConfig, SuiteConfig
 from bench.errors import InputError
-from bench.layers import default_layer
 from bench.models.checkpoint import file_digest, load_checkpoint
 from bench.models.resnet import ModelSpec, build_model
-from bench.plan import PreparedModel
+from bench.pipeline.locks import file_lock
 from bench.suite_data import SuiteData
 from bench.training import CARD, TRAINER_VERSION, load_trained, train
 
@@ -39,31 +38,50 @@ def training_fingerprint(m: ModelConfig, data: SuiteData) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _load_checkpoint(m: ModelConfig, file: str) -> tuple[nn.Module, dict, Path]:
-    path = Path(m.checkpoint)
+def checkpoint_weights(path: Path) -> Path:
+    """The weights file of a checkpoint entry: the file itself, or the selected epoch of a `bench train` directory."""
     if path.is_dir():
         if not (path / CARD).is_file():
-            raise InputError(file, f"models.{m.name}.checkpoint", f"{path} has no {CARD}: point at a model directory made by `bench train` or a .safetensors file")
-        model, card = load_trained(path)
-        return model, card, path / card["checkpoint"]
-    model = load_checkpoint(build_model(model_spec(m)), path)
-    return model, {"model": asdict(model_spec(m)), "checkpoint": path.name}, path
+            raise InputError(path, "checkpoint", f"no {CARD}: point at a model directory made by `bench train` or a .safetensors file")
+        return path / json.loads((path / CARD).read_text())["checkpoint"]
+    return path
 
 
-def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> tuple[PreparedModel, nn.Module, dict]:
-    """(identity, model in eval mode on device, model card) for one model entry; trains it if needed."""
-    if m.checkpoint:
-        model, card, weights = _load_checkpoint(m, cfg.path)
-        directory = weights.parent
-    else:
-        directory = cache_dir() / "models" / f"{m.name}-{training_fingerprint(m, data)}"
-        if not (directory / CARD).is_file():
+def is_trained(directory: Path) -> bool:
+    """Whether a model directory holds a finished training (its card is written last)."""
+    return (Path(directory) / CARD).is_file()
+
+
+def ensure_trained(m: ModelConfig, directory: Path, data: SuiteData, device: torch.device) -> Path:
+    """Train the model into directory unless it is there; concurrent callers wait on a lock and train it once."""
+    directory = Path(directory)
+    if is_trained(directory):
+        return directory
+    with file_lock(directory.with_name(directory.name + ".lock")):
+        if not is_trained(directory):
             has_test = any(r.split == "test" for r in data.refs)
             train(model_spec(m), m.train, data.split("train"), data.split("val"), directory, device=device,
                   test_split=data.split("test") if has_test else None,
                   extra_card={"dataset_digest": data.digest, "image_size": data.image_size, "data_root": str(data.root)})
-        model, card = load_trained(directory)
-        weights = directory / card["checkpoint"]
-    layer = m.target_layer or default_layer(model)
-    prepared = PreparedModel(m.name, file_digest(weights), layer, str(directory))
-    return prepared, model.to(device).eval(), card
+    return directory
+
+
+def load_model(m: ModelConfig, directory: Path, trained_here: bool) -> tuple[nn.Module, dict, Path]:
+    """(model in eval mode, model card, weights file) of a trained directory or a checkpoint entry."""
+    path = Path(directory) if trained_here else Path(m.checkpoint)
+    if path.is_dir():
+        model, card = load_trained(path)
+        return model, card, path / card["checkpoint"]
+    model = load_checkpoint(build_model(model_spec(m)), path)
+    return model.eval(), {"model": asdict(model_spec(m)), "checkpoint": path.name}, path
+
+
+def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> tuple[nn.Module, dict, Path]:
+    """(model on device, card, weights file) for one model entry, training it first if needed."""
+    from bench.pipeline.plan import model_ref
+
+    ref = model_ref(m, data)
+    if ref.trained_here:
+        ensure_trained(m, Path(ref.directory), data, device)
+    model, card, weights = load_model(m, Path(ref.directory), ref.trained_here)
+    return model.to(device).eval(), card, weights

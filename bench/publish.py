@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from bench.atomic_files import write_text_atomic
 from bench.config import SuiteConfig
 from bench.metrics import get_metric
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -27,6 +20,9 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
     """The leaderboard as Markdown: one table per model, metric cells 'mean [CI]'."""
     columns = [(m.column(), get_metric(m.name).direction) for m in cfg.metrics]
     lines = [f"# Leaderboard: {cfg.suite.name} (suite version {cfg.suite.version})", ""]
+    if context.get("missing"):
+        lines += [f"**Incomplete:** {context['missing']} of {context['planned']} planned units are not stored yet (an interrupted or "
+                  "partial run); the tables show what is stored. `bench merge` lists the missing units.", ""]
     if cfg.suite.description:
         lines += [cfg.suite.description, ""]
     lines += [f"Split `{cfg.data.split}`, {context['samples']} samples, explained class: {cfg.run.target}; dataset digest "
@@ -34,7 +30,7 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
               f"bootstrap CI] over samples where the metric is defined; arrows give the better direction. Runtime: median ms per image "
               f"(IQR) at batch size {cfg.measure.batch_size}; × ideal: runtime over the cost of the method's forward/backward passes "
               f"at the model's measured speed; memory: peak MiB above the baseline (see bench/measure.py).", ""]
-    for model, rows in board.groupby("model", sort=False):
+    for model, rows in (board.groupby("model", sort=False) if not board.empty else []):
         clf = context.get("classifiers", {}).get(model, {})
         lines += [f"## Model `{model}`", ""]
         if clf:
@@ -91,12 +87,11 @@ def metric_agreement_markdown(table: pd.DataFrame) -> str:
 def curve_table(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
     """Long table of every metric sweep: one row per (model, implementation, curve, swept value) with mean and CI."""
     rows = []
-    for m in (m for m in cfg.metrics if m.curve):
-        param = m.curve.rsplit("@", 1)[1]
+    for m in (m for m in cfg.metrics if m.sweep_param):
         c = m.column()
         for _, r in board.iterrows():
-            rows.append({"model": r["model"], "implementation": r["implementation"], "curve": m.curve, "parameter": param,
-                         "value": m.params[param], "mean": r[c], "ci_low": r[f"{c}_ci_low"], "ci_high": r[f"{c}_ci_high"]})
+            rows.append({"model": r["model"], "implementation": r["implementation"], "curve": m.curve, "metric": m.name,
+                         "parameter": m.sweep_param, "value": m.sweep_value, "mean": r[c], "ci_low": r[f"{c}_ci_low"], "ci_high": r[f"{c}_ci_high"]})
     return pd.DataFrame(rows)
 
 
@@ -105,11 +100,10 @@ def curves_markdown(curves: pd.DataFrame) -> str:
     lines = ["## Curves", "", ("Metrics swept over one parameter (a `sweep` in the suite), e.g. the cascading randomisation "
                               "from the head down (blocks = 1, 2, …; 0 = every block). Cells: mean over samples."), ""]
     for (curve, model), group in curves.groupby(["curve", "model"], sort=False):
-        name = curve.split("(")[0].split("@")[0]
-        direction = "lower" if get_metric(name).direction == "lower" else "higher"
+        direction = get_metric(group["metric"].iloc[0]).direction
         values = list(dict.fromkeys(group["value"]))
         param = group["parameter"].iloc[0]
-        lines += [f"`{curve}` on model `{model}` ({direction} is better):", "",
+        lines += [f"`{curve}` over `{param}` on model `{model}` ({direction} is better):", "",
                   "| implementation | " + " | ".join(f"{param}={v}" for v in values) + " |", "|---|" + "---|" * len(values)]
         for implementation, rows in group.groupby("implementation", sort=False):
             means = dict(zip(rows["value"], rows["mean"], strict=True))
@@ -119,25 +113,26 @@ def curves_markdown(curves: pd.DataFrame) -> str:
 
 
 def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
-                  agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None) -> list[Path]:
-    """Write leaderboard.csv, leaderboard.md, records.csv (and the agreement and curve tables) under out_dir; returns the paths."""
+                  agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None, *,
+                  scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None) -> list[Path]:
+    """Write scores.csv and costs.csv (tidy), their views leaderboard.csv and leaderboard.md, records.csv and the other tables."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
     text = markdown(board, cfg, context)
+    tables = {"scores.csv": scores, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement}
+    curves = curve_table(board, cfg) if not board.empty else pd.DataFrame()
+    tables["curves.csv"] = curves
+    for name, table in tables.items():
+        if table is not None and not table.empty:
+            paths.append(out_dir / name)
+            write_text_atomic(paths[-1], table.to_csv(index=False, float_format="%.6g"))
     if metric_agreement is not None and not metric_agreement.empty:
-        paths.append(out_dir / "metric_agreement.csv")
-        _atomic_text(paths[-1], metric_agreement.to_csv(index=False, float_format="%.6g"))
         text += "\n" + metric_agreement_markdown(metric_agreement)
-    curves = curve_table(board, cfg)
     if not curves.empty:
-        paths.append(out_dir / "curves.csv")
-        _atomic_text(paths[-1], curves.to_csv(index=False, float_format="%.6g"))
         text += "\n" + curves_markdown(curves)
     if agreement is not None and not agreement.empty:
-        paths.append(out_dir / "agreement.csv")
-        _atomic_text(paths[-1], agreement.to_csv(index=False, float_format="%.6g"))
         text += "\n" + agreement_markdown(agreement, cfg)
-    _atomic_text(paths[0], board.to_csv(index=False, float_format="%.6g"))
-    _atomic_text(paths[1], text)
-    _atomic_text(paths[2], records.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(paths[0], board.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(paths[1], text)
+    write_text_atomic(paths[2], records.to_csv(index=False, float_format="%.6g"))
     return paths

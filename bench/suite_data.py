@@ -10,6 +10,7 @@ from bench.data.images import SplitData, dataset_digest, load_split
 from bench.data.layout import SampleRef, discover
 from bench.data.synthetic import SyntheticSpec, generate
 from bench.errors import DataError
+from bench.pipeline.locks import file_lock
 
 
 @dataclass(frozen=True)
@@ -21,14 +22,22 @@ class SuiteData:
     digest: str
     image_size: int
 
-    def split(self, name: str, limit: int = 0) -> SplitData:
-        """Load one split; with limit > 0, that many samples evenly spaced over it (so every class is drawn)."""
+    def split_refs(self, name: str, limit: int = 0) -> list[SampleRef]:
+        """One split's samples; with limit > 0, that many evenly spaced over it (so every class is drawn)."""
         refs = [r for r in self.refs if r.split == name]
         if not refs:
             raise DataError(self.root, name, f"the data set has no {name!r} split")
         if 0 < limit < len(refs):
             refs = [refs[round(i * (len(refs) - 1) / max(limit - 1, 1))] for i in range(limit)]
-        return load_split(refs, self.image_size, desc=f"loading {name}")
+        return refs
+
+    def split_ids(self, name: str, limit: int = 0) -> list[str]:
+        """The sample ids of split_refs, without decoding any image."""
+        return [r.id for r in self.split_refs(name, limit)]
+
+    def split(self, name: str, limit: int = 0) -> SplitData:
+        """Load one split (see split_refs)."""
+        return load_split(self.split_refs(name, limit), self.image_size, desc=f"loading {name}")
 
 
 def synthetic_spec(cfg: SuiteConfig) -> SyntheticSpec:
@@ -41,7 +50,9 @@ def prepare_data(cfg: SuiteConfig) -> SuiteData:
     """Generate (if synthetic and not yet there), discover and digest the suite's data set."""
     root = Path(cfg.data.root)
     if cfg.data.source == "synthetic":
-        generate(root, synthetic_spec(cfg))
+        # Several workers or runs may start at once: one generates, the others wait and then find it there.
+        with file_lock(root.with_name(root.name + ".lock")):
+            generate(root, synthetic_spec(cfg))
     manifest = root / cfg.data.manifest if cfg.data.manifest else None
     refs = discover(root, manifest)
     return SuiteData(root, refs, dataset_digest(refs, root), cfg.data.image_size)

@@ -7,35 +7,24 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from bench.atomic_files import unique_suffix
 from bench.classifier_metrics import classifier_report
+from bench.config import CARD, SELECT_KEYS, TrainConfig
 from bench.data.images import SplitData
 from bench.jsonio import write_json
 from bench.models.checkpoint import file_digest, load_checkpoint, save_checkpoint
 from bench.models.resnet import ModelSpec, build_model, normalise
 from bench.progress import progress
 
-CARD = "model_card.json"
 TRAINER_VERSION = 2
-SELECT_KEYS = ("roc_auc", "accuracy", "loss")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings: epochs, batch size, AdamW learning rate and weight decay, selection, seed."""
-
-    epochs: int = 6
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    augment: bool = True
-    select: str = "roc_auc"
-    seed: int = 0
+# CARD, SELECT_KEYS and TrainConfig are defined in bench.config, which checks suite files without importing torch;
+# training code may keep importing them from here.
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -80,8 +69,8 @@ def train(spec: ModelSpec, config: TrainConfig, train_split: SplitData, val_spli
     if config.select not in SELECT_KEYS:
         raise ValueError(f"select must be one of {SELECT_KEYS}, got {config.select!r}")
     out_dir = Path(out_dir)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Unique per host and process, so concurrent trainers never delete each other's staging directory.
+    staging = out_dir.with_name(f"{out_dir.name}.{unique_suffix()}.partial")
     staging.mkdir(parents=True)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)

@@ -26,6 +26,8 @@ class GradientSHAP(InputGradientMethod):
         unknown = [r for r in self.references if r not in KINDS]
         if unknown or not self.references:
             raise ValueError(f"references must be kinds from {KINDS}, got {references!r}")
+        if samples < 1 or stdev < 0:
+            raise ValueError(f"need samples >= 1 and stdev >= 0, got {samples}, {stdev}")
         self.samples, self.stdev, self.memory_budget_mib = samples, stdev, memory_budget_mib
 
     def passes(self) -> dict[str, int]:

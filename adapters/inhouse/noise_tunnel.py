@@ -27,8 +27,8 @@ class NoiseTunnel(Explainer):
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, base: str = "inhouse.saliency", samples: int = 25,
                  noise_level: float = 0.15, memory_budget_mib: float = 0.0, base_params: dict | None = None) -> None:
         super().__init__(model, target_layer=target_layer)
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
+        if samples < 1 or noise_level < 0:
+            raise ValueError(f"need samples >= 1 and noise_level >= 0, got {samples}, {noise_level}")
         cls = registry.get(base)
         if issubclass(cls, NoiseTunnel):
             raise ValueError("a noise tunnel cannot wrap another noise tunnel")

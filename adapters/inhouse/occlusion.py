@@ -58,6 +58,8 @@ class Occlusion(Explainer):
         return out.gather(1, target.view(-1, 1)).squeeze(1)
 
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
+        if any(self.window > size for size in x.shape[2:]):
+            raise ValueError(f"window {self.window} is larger than the input ({'x'.join(map(str, x.shape[2:]))})")
         masks = window_masks(tuple(x.shape[2:]), self.window, self.stride, x.device)
         n, p = x.shape[0], masks.shape[0]
         self.positions = p

@@ -54,6 +54,8 @@ class RISE(Explainer):
 
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
+        if any(self.cell > size for size in spatial):
+            raise ValueError(f"cell {self.cell} (grid cells per axis) is larger than the input ({'x'.join(map(str, spatial))})")
         masks = rise_masks(self.count, spatial, self.cell, self.p, self.seed, x.device).to(x.dtype)
         n, m = x.shape[0], self.count
         sample = torch.arange(n, device=x.device).repeat_interleave(m)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from bench.atomic_files import unique_suffix
 from bench.data.layout import LABELS, SPLITS
 from bench.progress import progress
 
@@ -190,8 +191,8 @@ def generate(root: Path, spec: SyntheticSpec) -> Path:
             return root
     elif root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root}: not empty and not a synthetic set made by bench (no {STAMP}); refusing to overwrite it")
-    staging = root.with_name(root.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Unique per host and process, so that no generator deletes another's staging directory.
+    staging = root.with_name(f"{root.name}.{unique_suffix()}.partial")
     jobs = [(split, label, i) for split in SPLITS for label in LABELS for i in range(spec.counts.get(split, {}).get(label, 0))]
     for split, label, i in progress(jobs, desc="synthetic fundus set", unit="img"):
         rng = _image_rng(spec.seed, split, label, i)

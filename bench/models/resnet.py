@@ -9,9 +9,9 @@ import torch
 import torchvision
 from torch import nn
 
+from bench.arch_names import ARCHS
 from bench.errors import InputError
 
-ARCHS = ("resnet18", "resnet34", "resnet50")
 # ImageNet normalisation: the statistics the torchvision weights were trained with.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

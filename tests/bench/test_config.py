@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from bench.config import SuiteConfig, load_suite, parse_suite
 from bench.errors import ConfigError
@@ -307,16 +309,17 @@ def test_unset_env_variable_in_root_is_named(tmp_path: Path, data_root: Path, mo
 
 
 def test_env_variable_in_checkpoint_is_expanded(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    weights = tmp_path / "weights.safetensors"
-    weights.write_bytes(b"")
+    weights, imagenet = tmp_path / "weights.safetensors", tmp_path / "imagenet.pth"
+    save_file({"w": torch.zeros(1)}, str(weights))
+    torch.save({"w": torch.zeros(1)}, imagenet)
     monkeypatch.setenv("BENCH_TEST_WEIGHTS", str(tmp_path))
     suite = minimal_suite(data_root)
     suite["models"][0]["checkpoint"] = "${BENCH_TEST_WEIGHTS}/weights.safetensors"
-    suite["models"][0]["pretrained"] = "$BENCH_TEST_WEIGHTS/weights.safetensors"
+    suite["models"][0]["pretrained"] = "$BENCH_TEST_WEIGHTS/imagenet.pth"
     cfg = load_suite(write_suite(tmp_path, suite))
     # stored expanded, like data.root: the model store opens these paths as they are
     assert cfg.models[0].checkpoint == str(weights)
-    assert cfg.models[0].pretrained == str(weights)
+    assert cfg.models[0].pretrained == str(imagenet)
 
 
 def test_unset_env_variable_in_checkpoint_is_named(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -402,7 +405,8 @@ def test_metric_sweep_expands_into_one_curve(tmp_path: Path, data_root: Path) ->
     assert [m.column() for m in cfg.metrics] == ["iou_topk", "randomisation_spearman(seed=3)@blocks=1",
                                                  "randomisation_spearman(seed=3)@blocks=2", "randomisation_spearman(seed=3)@blocks=0"]
     assert [m.params for m in cfg.metrics[1:]] == [{"seed": 3, "blocks": b} for b in (1, 2, 0)]
-    assert {m.curve for m in cfg.metrics} == {"", "randomisation_spearman(seed=3)@blocks"}
+    assert {m.curve for m in cfg.metrics} == {"", "randomisation_spearman(seed=3)"}
+    assert [(m.sweep_param, m.sweep_value) for m in cfg.metrics[1:]] == [("blocks", 1), ("blocks", 2), ("blocks", 0)]
     assert load_suite(write_suite(tmp_path, suite)).fingerprint() == cfg.fingerprint()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.leaderboard import IncomparableRecords, bootstrap_ci, build_leaderboard
+from bench.config import MetricConfig
+from bench.leaderboard import IncomparableRecords, StoredRun, bootstrap_ci, build_leaderboard, score_table
+from bench.pipeline.records import ExplainRecord, Failure, Implementation, ModelInfo, ScoreRecord
 from tests.suites import tiny_suite
 
 
@@ -18,30 +20,48 @@ def test_bootstrap_ci_matches_normal_theory_for_large_samples() -> None:
     assert bootstrap_ci(values, resamples=100, confidence=0.95, seed=1) == bootstrap_ci(values, resamples=100, confidence=0.95, seed=1)
 
 
-def _unit(adapter: str, values: list[float | None], *, digest: str = "d", kind: str = "quality", failures: int = 0) -> dict:
-    ids = [f"s{i}" for i in range(len(values))]
-    records = [{"sample_id": s, "metric": "iou_topk", "metric_name": "iou_topk", "metric_params": {}, "value": v,
-                "status": "ok" if v is not None else "undefined"} for s, v in zip(ids, values)]
-    return {"kind": kind, "suite": "tiny", "suite_version": 1, "dataset_digest": digest, "model": {"name": "m", "digest": "x"},
-            "implementation": {"adapter": adapter, "method": adapter, "library": "inhouse", "version": "1"}, "params": {},
-            "sample_ids": ids, "records": records, "failures": [{"stage": "explain", "sample_ids": [f"f{i}" for i in range(failures)], "error": "e"}]}
+def _run(*rows: tuple[str, list[float | None], str, int], metric: MetricConfig) -> StoredRun:
+    """A stored run with one explain and one score record per (adapter, values, dataset digest, failed samples)."""
+    explains, scores = [], []
+    for adapter, values, digest, failed in rows:
+        ids = [f"s{i}" for i in range(len(values))]
+        header = {"suite": "tiny", "suite_version": 1, "dataset_digest": digest, "device": "cpu"}
+        model = ModelInfo("m", "fp", "x", "layer4")
+        impl = Implementation(adapter, adapter, "inhouse", "1")
+        failures = [Failure("explain", [f"f{i}" for i in range(failed)], "e")] if failed else []
+        explains.append(ExplainRecord(**header, key=f"e-{adapter}", model=model, implementation=impl, params={}, shard=0,
+                                      sample_ids=ids + [f"f{i}" for i in range(failed)], failures=failures))
+        scores.append((metric, ScoreRecord(**header, key=f"s-{adapter}", explain_key=f"e-{adapter}", model=model, implementation=impl, params={},
+                                           shard=0, metric=metric.name, metric_params={}, column=metric.column(), sample_ids=ids,
+                                           values=values, statuses=["ok" if v is not None else "undefined" for v in values])))
+    return StoredRun(explains, scores, [], [], [])
 
 
 def test_means_counts_and_ranks(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     cfg = tiny_suite(tmp_path)
     cfg = type(cfg)(**{**cfg.__dict__, "metrics": [m for m in cfg.metrics if m.name == "iou_topk"]})
-    board = build_leaderboard([_unit("a", [0.2, 0.4, None]), _unit("b", [0.9, 0.7, 0.8], failures=2)], cfg).set_index("implementation")
+    run = _run(("a", [0.2, 0.4, None], "d", 0), ("b", [0.9, 0.7, 0.8], "d", 2), metric=cfg.metrics[0])
+    board = build_leaderboard(run, cfg).set_index("implementation")
     assert board.loc["a", "iou_topk"] == pytest.approx(0.3) and board.loc["a", "iou_topk_undefined"] == 1 and board.loc["a", "iou_topk_n"] == 2
     assert board.loc["b", "iou_topk_rank"] == 1 and board.loc["a", "iou_topk_rank"] == 2 and board.loc["b", "failures"] == 2
     assert board.loc["b", "iou_topk_ci_low"] <= 0.8 <= board.loc["b", "iou_topk_ci_high"]
+    assert board.loc["b", "samples"] == 5
+
+
+def test_lower_is_better_metrics_rank_the_smallest_first(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    cfg = type(cfg)(**{**cfg.__dict__, "metrics": [MetricConfig("complexity")]})
+    scores = score_table(_run(("a", [1.0, 2.0], "d", 0), ("b", [3.0, 4.0], "d", 0), metric=cfg.metrics[0]), cfg).set_index("implementation")
+    assert scores.loc["a", "rank"] == 1 and scores.loc["b", "rank"] == 2
 
 
 def test_records_of_different_data_are_refused(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     cfg = tiny_suite(tmp_path)
     with pytest.raises(IncomparableRecords, match="dataset_digest"):
-        build_leaderboard([_unit("a", [0.1], digest="one"), _unit("b", [0.2], digest="two")], cfg)
+        build_leaderboard(_run(("a", [0.1], "one", 0), ("b", [0.2], "two", 0), metric=cfg.metrics[0]), cfg)
 
 
 def test_kendall_tau_b_matches_scipy() -> None:
@@ -58,7 +78,6 @@ def test_kendall_tau_b_matches_scipy() -> None:
 def test_metric_rank_agreement_honours_directions(tmp_path, monkeypatch) -> None:
     import pandas as pd
 
-    from bench.config import MetricConfig
     from bench.leaderboard import metric_rank_agreement
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))

@@ -1,18 +1,22 @@
-"""Running suites: resume after an interruption, failure isolation, timing units, rebuild from records."""
+"""Running suites through the stages: resume, interruption, re-scoring stored maps, failure isolation, timing, publishing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 import torch
 
-import bench.runner as runner
-from bench.runner import rebuild_leaderboard, run_suite
+import bench.pipeline.execute as execute
+from bench.config import AgreementConfig, StoreConfig
+from bench.pipeline.stages import publish, run_suite
+from bench.pipeline.store import RecordStore
 from tests.suites import METHODS, tiny_suite
 
 METRIC_COLUMNS = ["iou_topk", "iou_threshold(threshold=0.75)", "pointing_game", "energy_in_mask"]
+EXTRA_METRIC = '[[metrics]]\nname = "sparseness"\n'
 
 
 @pytest.fixture
@@ -21,19 +25,35 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _quality(board: pd.DataFrame) -> pd.DataFrame:
+def quality(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard without the columns that measure time or memory."""
     keep = [c for c in board.columns if not c.startswith(("runtime", "peak_memory", "efficiency")) and not c.endswith("ms_per_image")]
     return board[keep].sort_values(["model", "implementation"]).reset_index(drop=True)
+
+
+@pytest.fixture
+def explain_calls(monkeypatch):
+    """Every shard the run explains (re-explanations by metrics are not counted)."""
+    calls = []
+    real = execute._explain_shard
+
+    def counting(unit, *args, **kwargs):
+        calls.append(unit.key)
+        return real(unit, *args, **kwargs)
+
+    monkeypatch.setattr(execute, "_explain_shard", counting)
+    return calls
 
 
 def test_resume_runs_only_missing_units_and_gives_the_same_leaderboard(tmp_path, cache, monkeypatch) -> None:
     reference_cfg = tiny_suite(tmp_path, results="reference")
     reference = run_suite(reference_cfg)
-    assert reference.ran == reference.planned == 4 * 3  # 4 methods x 3 shards of 5, 5, 3 samples
+    # 1 train + 1 evaluate + 4 methods x 3 shards (5, 5, 3 samples) x (1 explain + 4 scores)
+    assert reference.ran == reference.planned == 2 + 4 * 3 * 5
 
     cfg = tiny_suite(tmp_path, results="interrupted")
     calls = {"n": 0}
-    real = runner.run_quality_unit
+    real = execute.run_explain_job
 
     def crash_after_five(*args, **kwargs):
         calls["n"] += 1
@@ -41,32 +61,85 @@ def test_resume_runs_only_missing_units_and_gives_the_same_leaderboard(tmp_path,
             raise KeyboardInterrupt("simulated interruption")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_quality_unit", crash_after_five)
+    monkeypatch.setattr(execute, "run_explain_job", crash_after_five)
     with pytest.raises(KeyboardInterrupt):
         run_suite(cfg)
-    assert len(list((cfg.results_dir() / "records").glob("*.json"))) == 5
+    store = RecordStore(cfg.results_dir() / "records")
+    assert len(store.keys()) == 1 + 5 * 5
 
-    executed = []
+    # Publishing an interrupted run shows what is stored, marked incomplete, and never raises.
+    published = publish(cfg)
+    assert len(published.missing) == 7 * 5
+    assert "**Incomplete:** 35 of 61 planned units" in (cfg.results_dir() / "leaderboard.md").read_text()
 
-    def counting(unit, *args, **kwargs):
-        executed.append(unit.key)
-        return real(unit, *args, **kwargs)
-
-    monkeypatch.setattr(runner, "run_quality_unit", counting)
+    monkeypatch.setattr(execute, "run_explain_job", real)
     summary = run_suite(cfg)
-    assert (summary.ran, summary.skipped) == (7, 5) and len(set(executed)) == 7
+    assert summary.ran == 7 * 5 and summary.missing == 0
     resumed = pd.read_csv(cfg.results_dir() / "leaderboard.csv")
     fresh = pd.read_csv(reference_cfg.results_dir() / "leaderboard.csv")
-    pd.testing.assert_frame_equal(_quality(resumed), _quality(fresh))
+    pd.testing.assert_frame_equal(quality(resumed), quality(fresh))
+    assert "Incomplete" not in (cfg.results_dir() / "leaderboard.md").read_text()
 
-    executed.clear()
     again = run_suite(cfg)
-    assert again.ran == 0 and executed == [] and again.stale == 0
+    assert again.ran == 0 and again.stale == 0
 
     smaller = tiny_suite(tmp_path, results="interrupted", methods='[[methods]]\nname = "baseline.random"\n')
-    assert run_suite(smaller).stale == 9
+    assert run_suite(smaller).stale == 3 * 3 * 5
     assert run_suite(smaller, prune=True).stale == 0
-    assert len(list((cfg.results_dir() / "records").glob("*.json"))) == 3
+    assert len(RecordStore(cfg.results_dir() / "records").keys()) == 1 + 3 * 5
+
+
+def test_adding_a_metric_scores_stored_maps_and_explains_nothing(tmp_path, cache, explain_calls) -> None:
+    cfg = tiny_suite(tmp_path)
+    run_suite(cfg)
+    before = pd.read_csv(cfg.results_dir() / "leaderboard.csv")
+    explain_calls.clear()
+
+    bigger = tiny_suite(tmp_path, extra=EXTRA_METRIC)
+    summary = run_suite(bigger)
+    assert explain_calls == [] and summary.ran == 4 * 3
+    after = pd.read_csv(bigger.results_dir() / "leaderboard.csv")
+    assert after["sparseness"].notna().all()
+    pd.testing.assert_frame_equal(quality(after)[quality(before).columns], quality(before))
+
+    # Adding a method explains only that method.
+    more = tiny_suite(tmp_path, extra=EXTRA_METRIC, methods=METHODS + '[[methods]]\nname = "inhouse.saliency"\n')
+    run_suite(more)
+    assert len(explain_calls) == 3
+
+
+def test_scores_from_stored_maps_equal_scores_from_fresh_maps(tmp_path, cache, explain_calls) -> None:
+    kept = tiny_suite(tmp_path, results="kept", extra=EXTRA_METRIC)
+    run_suite(kept)
+    rescored = tiny_suite(tmp_path, results="rescored")
+    run_suite(rescored)
+    explain_calls.clear()
+    run_suite(tiny_suite(tmp_path, results="rescored", extra=EXTRA_METRIC))
+    assert explain_calls == []
+    pd.testing.assert_frame_equal(quality(pd.read_csv(kept.results_dir() / "leaderboard.csv")),
+                                  quality(pd.read_csv(rescored.results_dir() / "leaderboard.csv")))
+
+
+def test_without_stored_maps_a_new_metric_re_explains(tmp_path, cache, explain_calls) -> None:
+    cfg = dataclasses.replace(tiny_suite(tmp_path), store=StoreConfig(maps=False))
+    run_suite(cfg)
+    assert not list((cfg.results_dir() / "records").glob("*.safetensors"))
+    explain_calls.clear()
+    run_suite(dataclasses.replace(tiny_suite(tmp_path, extra=EXTRA_METRIC), store=StoreConfig(maps=False)))
+    assert len(explain_calls) == 4 * 3
+
+
+def test_stored_maps_are_the_canonical_maps_in_float16(tmp_path, cache) -> None:
+    cfg = tiny_suite(tmp_path, methods='[[methods]]\nname = "inhouse.gradcam"\n')
+    run_suite(cfg)
+    store = RecordStore(cfg.results_dir() / "records")
+    explains = [r for r in store.read_all().values() if r.kind == "explain"]
+    assert len(explains) == 3 and all(r.maps_stored for r in explains)
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(store.maps_path(explains[0].key)))
+    assert tensors["maps"].dtype == torch.float16 and tensors["maps"].shape == (len(explains[0].sample_ids), 64, 64)
+    assert store.read_maps(explains[0].key, list(reversed(explains[0].sample_ids))) is None  # another order is not these maps
 
 
 def test_explainer_failure_is_recorded_and_run_goes_on(tmp_path, cache, monkeypatch) -> None:
@@ -88,15 +161,15 @@ def test_explainer_failure_is_recorded_and_run_goes_on(tmp_path, cache, monkeypa
     assert board.loc["baseline.centre", "iou_topk_n"] == 13 - board.loc["baseline.centre", "failures"]
     gradcam = board.loc["inhouse.gradcam"]
     assert gradcam["failures"] == 0 and gradcam["iou_topk_n"] + gradcam["iou_topk_undefined"] == 13
-    failures = [f for p in (cfg.results_dir() / "records").glob("*.json") for f in json.loads(p.read_text())["failures"]]
-    assert all("boom on this batch" in f["error"] for f in failures)
+    failures = [f for r in RecordStore(cfg.results_dir() / "records").read_all().values() for f in getattr(r, "failures", [])]
+    assert failures and all("boom on this batch" in f.error for f in failures)
 
 
 def test_timing_units_and_rebuild_from_records(tmp_path, cache) -> None:
     ig = '[[methods]]\nname = "inhouse.integrated_gradients"\nparams = { steps = 4 }\n'
     cfg = tiny_suite(tmp_path, measure=True, methods=METHODS + ig)
     summary = run_suite(cfg)
-    assert summary.planned == 5 * 3 + 5
+    assert summary.planned == 2 + 5 * 3 * 5 + 1 + 5  # + one calibration and one timing unit per method
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
     assert board.loc["inhouse.integrated_gradients", "completeness_error_mean"] >= 0
     assert board["completeness_error_mean"].notna().sum() == 1
@@ -108,13 +181,31 @@ def test_timing_units_and_rebuild_from_records(tmp_path, cache) -> None:
     assert constant["iou_topk_undefined"] == 13 and constant["pointing_game_undefined"] == 13 and constant["iou_threshold(threshold=0.75)"] == 0
     before = (cfg.results_dir() / "leaderboard.csv").read_text()
     (cfg.results_dir() / "leaderboard.csv").unlink()
-    rebuild_leaderboard(cfg)
+    publish(cfg)
     assert (cfg.results_dir() / "leaderboard.csv").read_text() == before
     manifest = json.loads((cfg.results_dir() / "manifest.json").read_text())
     assert manifest["dataset"]["digest"] and manifest["torch_build"] == torch.__version__
-    assert len(manifest["units"]) == summary.planned
+    assert manifest["units"] == summary.planned
     records = pd.read_csv(cfg.results_dir() / "records.csv")
     assert set(records["metric"]) == set(METRIC_COLUMNS) and records["dataset_digest"].nunique() == 1
+    costs = pd.read_csv(cfg.results_dir() / "costs.csv")
+    runtime = costs[(costs["implementation"] == "inhouse.gradcam") & (costs["cost"] == "runtime_ms_median")]["value"]
+    assert len(runtime) == 1 and runtime.iloc[0] == pytest.approx(board.loc["inhouse.gradcam", "runtime_ms_median"])
+    assert set(costs["cost"]) >= {"runtime_ms_median", "peak_memory_mib", "efficiency", "explain_ms_per_image", "metric_ms_per_image"}
+
+
+def test_scores_table_is_tidy_and_the_leaderboard_is_its_view(tmp_path, cache) -> None:
+    cfg = tiny_suite(tmp_path)
+    run_suite(cfg)
+    scores = pd.read_csv(cfg.results_dir() / "scores.csv")
+    board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
+    assert {"model", "implementation", "method", "library", "version", "metric", "metric_params", "mean", "ci_low", "ci_high", "n",
+            "undefined", "rank"} <= set(scores.columns)
+    assert len(scores) == 4 * len(METRIC_COLUMNS)
+    for r in scores.itertuples():
+        assert board.loc[r.implementation, f"{r.column}_n"] == r.n
+        if r.n:
+            assert board.loc[r.implementation, r.column] == pytest.approx(r.mean)
 
 
 def test_samples_without_masks_count_for_nothing_but_stay_in_the_run(tmp_path, cache) -> None:
@@ -136,14 +227,9 @@ def test_samples_without_masks_count_for_nothing_but_stay_in_the_run(tmp_path, c
 
 def test_agreement_units_compare_implementations(tmp_path, cache) -> None:
     methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.gradcam", "captum.gradcam", "gradcam.gradcam", "baseline.random"))
-    cfg = tiny_suite(tmp_path, methods=methods)
-    import dataclasses
-
-    from bench.config import AgreementConfig
-
-    cfg = dataclasses.replace(cfg, agreement=AgreementConfig(enabled=True))
+    cfg = dataclasses.replace(tiny_suite(tmp_path, methods=methods), agreement=AgreementConfig(enabled=True))
     summary = run_suite(cfg)
-    assert summary.planned == 4 * 3 + 3  # one agreement unit per shard for the one method with several implementations
+    assert summary.planned == 2 + 4 * 3 * 5 + 3  # one agreement unit per shard for the one method with several implementations
     agreement = pd.read_csv(cfg.results_dir() / "agreement.csv")
     assert set(zip(agreement["a"], agreement["b"])) == {("captum.gradcam", "gradcam.gradcam"), ("captum.gradcam", "inhouse.gradcam"),
                                                         ("gradcam.gradcam", "inhouse.gradcam")}
@@ -171,6 +257,7 @@ params = { samples = 2 }
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
     curves = pd.read_csv(cfg.results_dir() / "curves.csv")
     assert list(curves["value"].unique()) == [1, 3, 0]
+    assert set(curves["parameter"]) == {"blocks"} and set(curves["curve"]) == {"randomisation_ssim"}
     for r in curves.itertuples():
         assert r.mean == pytest.approx(board.loc[r.implementation, f"randomisation_ssim@blocks={r.value}"])
     # A map that ignores the model is identical after any randomisation (a seeded random map too: the re-explanation
@@ -184,3 +271,6 @@ params = { samples = 2 }
     records = pd.read_csv(cfg.results_dir() / "records.csv")
     assert json.loads(records[records["metric"].str.startswith("road_morf")]["metric_params"].iloc[0])["noise"] == 0.01
     assert "## Curves" in (cfg.results_dir() / "leaderboard.md").read_text()
+    scores = pd.read_csv(cfg.results_dir() / "scores.csv")
+    swept = scores[scores["sweep_param"] == "blocks"]
+    assert sorted(swept["sweep_value"].unique()) == [0, 1, 3] and set(swept["metric"]) == {"randomisation_ssim"}

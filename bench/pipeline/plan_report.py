@@ -1,0 +1,84 @@
+"""What `bench plan` shows: every unit with its declared passes and whether it is stored, and the disk the maps will take."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import torch
+
+from bench import registry
+from bench.layers import default_layer
+from bench.model_store import is_trained, model_spec
+from bench.models.resnet import build_model
+from bench.pipeline.plan import Plan
+from bench.pipeline.store import RecordStore
+from bench.pipeline.units import Unit
+
+MAP_BYTES_PER_PIXEL = 2
+
+
+def declared_passes(plan: Plan, image_size: int) -> dict[tuple[str, str], str]:
+    """Passes per image of each (model, method entry), declared by its adapter after one call on the untrained architecture."""
+    out: dict[tuple[str, str], str] = {}
+    for ref in plan.models:
+        model = build_model(replace(model_spec(ref.config), pretrained=None)).eval()
+        layer = ref.config.target_layer or default_layer(model)
+        x = torch.randn(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+        for unit in plan.of_kind("explain"):
+            label = _entry(unit)
+            if unit.model.name != ref.name or (ref.name, label) in out:
+                continue
+            try:
+                with registry.get(unit.method.name)(model, target_layer=layer, **unit.method.params) as explainer:
+                    explainer.attribute(x, torch.tensor([0]), seeds=torch.tensor([0]))
+                    passes = explainer.passes()
+                out[(ref.name, label)] = " ".join(f"{v}{_SHORT.get(k, k)}" for k, v in passes.items() if v)
+            except Exception as err:  # the plan still lists the unit; the run records the failure
+                out[(ref.name, label)] = f"? ({type(err).__name__})"
+    return out
+
+
+_SHORT = {"forward": "F", "backward": "B", "head_forward": "hF", "head_backward": "hB"}
+
+
+def _entry(unit: Unit) -> str:
+    params = ",".join(f"{k}={v}" for k, v in sorted(unit.method.params.items())) if unit.method else ""
+    return f"{unit.method.name}({params})" if params else (unit.method.name if unit.method else "")
+
+
+def _stored(unit: Unit, store: RecordStore) -> bool:
+    return is_trained(unit.model.directory) if unit.kind == "train" else store.has(unit.key)
+
+
+def map_bytes(plan: Plan, image_size: int, keep: bool, limit: int) -> int:
+    """Bytes the stored maps of the plan's explain units take (float16 maps plus a float32 scale per map)."""
+    if not keep:
+        return 0
+    position = {sid: i for i, sid in enumerate(plan.sample_ids)}
+    total = 0
+    for unit in plan.of_kind("explain"):
+        if limit == 0 or position[unit.sample_ids[-1]] < limit:
+            total += len(unit.sample_ids) * (image_size * image_size * MAP_BYTES_PER_PIXEL + 4)
+    return total
+
+
+def plan_lines(plan: Plan, store: RecordStore, *, image_size: int, keep_maps: bool, maps_limit: int, passes: bool = True) -> list[str]:
+    """The plan as text: a summary line, the disk estimate, then one line per unit."""
+    stored = {u.key: _stored(u, store) for u in plan.units}
+    kinds = Counter(u.kind for u in plan.units)
+    summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
+    lines = [f"{plan.suite}: {len(plan.units)} units ({summary}); {sum(stored.values())} stored, {len(plan.units) - sum(stored.values())} to run",
+             f"maps kept: {map_bytes(plan, image_size, keep_maps, maps_limit) / 2**20:.1f} MiB on disk ([store] maps = {str(keep_maps).lower()}, "
+             f"maps_limit = {maps_limit})"]
+    declared = declared_passes(plan, image_size) if passes else {}
+    rows = [("kind", "model", "method", "metric", "shard", "samples", "passes/img", "stored", "key")]
+    for u in plan.units:
+        method = _entry(u) if u.kind not in ("train", "evaluate", "calibrate") else "-"
+        p = declared.get((u.model.name, method), "-") if u.kind in ("explain", "timing") else "-"
+        shard = str(u.shard) if u.kind in ("explain", "score", "agreement") else "-"
+        rows.append((u.kind, u.model.name, method, u.metric.column() if u.metric else "-", shard, str(len(u.sample_ids)) if u.sample_ids else "-",
+                     p, "yes" if stored[u.key] else "no", u.key))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return lines

@@ -1,0 +1,234 @@
+"""A run as four stages: prepare (data) -> plan (every unit, nothing trained) -> execute (missing units) -> publish (from the store)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from bench.config import SuiteConfig
+from bench.errors import BenchError
+from bench.jsonio import write_json
+from bench.measure import device_description
+from bench.leaderboard import StoredRun, build_agreement, build_leaderboard, cost_table, long_records, metric_rank_agreement, score_table
+from bench.pipeline.executors import Shard, pending_phases, run_processes, run_ray, run_serial
+from bench.pipeline.plan import Plan, plan_suite
+from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
+from bench.pipeline.store import RecordStore
+from bench.pipeline.workspace import Workspace
+from bench.progress import progress
+from bench.publish import write_results
+from bench.suite_data import SuiteData, prepare_data
+
+PACKAGES = ("torch", "torchvision", "numpy", "pandas", "captum", "grad-cam", "safetensors", "pillow")
+MANIFEST = "manifest.json"
+PLAN = "plan.json"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How to execute: 'local' with `workers` processes (1: this process) or 'ray'; optionally one shard of the plan."""
+
+    executor: str = "local"
+    workers: int = 1
+    shard: Shard | None = None
+    ray_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing wrote, and how complete the store was."""
+
+    outputs: list[Path]
+    planned: int
+    missing: list[dict]
+    failures: int
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: units planned, run and already stored, failures, stale records and the files it wrote."""
+
+    planned: int
+    ran: int
+    skipped: int
+    failures: int
+    stale: int
+    missing: int
+    outputs: list[Path]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape results."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_revision() -> str | None:
+    """The current git commit (with '+dirty' when the tree has changes), or None outside a checkout."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def prepare(cfg: SuiteConfig) -> SuiteData:
+    """Stage 1: generate (synthetic, once, under a lock), discover and digest the data set. Models are planned, not prepared here."""
+    return prepare_data(cfg)
+
+
+def plan(cfg: SuiteConfig, data: SuiteData, device: torch.device) -> Plan:
+    """Stage 2: every unit of the suite, before anything is trained."""
+    return plan_suite(cfg, data, data.split_ids(cfg.data.split, cfg.data.limit), device_description(device))
+
+
+def execute(plan_: Plan, cfg: SuiteConfig, data: SuiteData, device: torch.device, how: Execution = Execution()) -> list:
+    """Stage 3: run the plan's missing units (those of this shard only, when sharded); returns the jobs run here."""
+    ws = Workspace(cfg, data, device)
+    phases = pending_phases(plan_, ws.store)
+    if how.shard is not None:
+        phases = [[j for j in phase if how.shard.owns(j.lead.key)] for phase in phases]
+    bar = progress(range(sum(len(p) for p in phases)), desc=f"running {cfg.suite.name}", unit="job")
+    ticks = iter(bar)
+    tick = lambda job: next(ticks, None)  # noqa: E731
+    if how.executor == "ray":
+        ran = run_ray(phases, ws, how.ray_address, tick)
+    elif how.workers > 1:
+        ran = run_processes(phases, ws, how.workers, tick)
+    else:
+        ran = run_serial(phases, ws, tick)
+    for _ in ticks:
+        pass
+    return ran
+
+
+def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[StoredRun, list[dict]]:
+    """The stored records a described plan names, typed, and the units still missing (a timing from another device stands in)."""
+    units = described["units"]
+    records = store.read_all([u["key"] for u in units if u["kind"] != "train"])
+    by_logical = {r.logical_key: r for r in store.read_all().values() if isinstance(r, TimingRecord)} if any(
+        u["kind"] == "timing" and u["key"] not in records for u in units) else {}
+    metrics = {m.column(): m for m in cfg.metrics}
+    explains, scores, timings, agreements, evaluations, missing = [], [], [], [], [], []
+    for u in units:
+        if u["kind"] == "train":
+            continue
+        record = records.get(u["key"]) or (by_logical.get(u["logical_key"]) if u["kind"] == "timing" else None)
+        if record is None:
+            missing.append(u)
+        elif isinstance(record, ScoreRecord):
+            scores.append((metrics.get(u["column"]) or _metric_of(record), record))
+        else:
+            {ExplainRecord: explains, TimingRecord: timings, AgreementRecord: agreements, EvaluateRecord: evaluations}.get(type(record), []).append(record)
+    return StoredRun(explains, scores, timings, agreements, evaluations), missing
+
+
+def _metric_of(record: ScoreRecord):  # noqa: ANN202 - a MetricConfig rebuilt from a record whose plan entry is gone
+    from bench.config import MetricConfig
+
+    return MetricConfig(record.metric, record.metric_params, label=record.column, curve=record.curve, sweep_param=record.sweep_param,
+                        sweep_value=record.sweep_value)
+
+
+def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
+    """Stage 4: the tables, from the store alone (never a model), marked incomplete with what is missing."""
+    out_dir = cfg.results_dir()
+    described = described if described is not None else load_plan(cfg)
+    store = RecordStore(out_dir / "records")
+    run, missing = stored_run(described, store, cfg)
+    scores, costs = score_table(run, cfg), cost_table(run)
+    board = build_leaderboard(run, cfg, scores, costs)
+    classifiers = {e.model.name: e.report for e in run.evaluations}
+    for e in run.evaluations:
+        model = next((m for m in described["models"] if m["name"] == e.model.name), None)
+        card_path = Path(model["directory"]) / "model_card.json" if model else None
+        card = json.loads(card_path.read_text()) if card_path and card_path.is_file() else {}
+        write_json(out_dir / "models" / f"{e.model.name}.json", {**card, "identity": dataclasses.asdict(e.model),
+                                                                 "explained_split": {e.split: e.report}})
+    context = {"samples": described["samples"], "dataset_digest": described["dataset_digest"],
+               "device": ", ".join(sorted({t.device for t in run.timings})) or "–", "classifiers": classifiers,
+               "missing": len(missing), "planned": sum(u["kind"] != "train" for u in described["units"])}
+    outputs = write_results(out_dir, board, long_records(run), cfg, context, build_agreement(run, cfg), metric_rank_agreement(board, cfg),
+                            scores=scores, costs=costs)
+    failures = sum(len(f.sample_ids) for r in run.all() for f in getattr(r, "failures", []))
+    return Published(outputs, context["planned"], missing, failures)
+
+
+def load_plan(cfg: SuiteConfig) -> dict:
+    """The plan the last run of this suite wrote (plan.json), or the unit list of an older run's manifest."""
+    out_dir = cfg.results_dir()
+    if (out_dir / PLAN).is_file():
+        return json.loads((out_dir / PLAN).read_text())
+    if (out_dir / MANIFEST).is_file():
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+        return _plan_from_v1_manifest(manifest, RecordStore(out_dir / "records"))
+    raise BenchError(f"{out_dir}: no {PLAN} or {MANIFEST}; run the suite (or `bench plan`) first")
+
+
+def _plan_from_v1_manifest(manifest: dict, store: RecordStore) -> dict:
+    """A schema-1 run's unit list as a plan: its quality units split into the explain and score records they migrate to."""
+    units = []
+    for u in manifest["units"]:
+        for r in store.read_all([u["key"]]).values():
+            column = r.column if isinstance(r, ScoreRecord) else ""
+            units.append({"key": r.key, "kind": r.kind, "model": u["model"], "column": column, "logical_key": getattr(r, "logical_key", "")})
+    return {"suite": manifest["suite"], "dataset_digest": manifest["dataset"]["digest"], "samples": manifest["dataset"]["samples"],
+            "models": [{"name": m["name"], "directory": m.get("directory", "")} for m in manifest["models"]], "units": units}
+
+
+def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, how: Execution = Execution(), prune: bool = False) -> RunSummary:
+    """Prepare, plan, execute what is missing, publish; stored units the plan no longer names are kept unless prune is set."""
+    started = time.time()
+    device = device or resolve_device(cfg.run.device)
+    data = prepare(cfg)
+    the_plan = plan(cfg, data, device)
+    out_dir = cfg.results_dir()
+    described = the_plan.describe()
+    write_json(out_dir / PLAN, described)
+    ran = execute(the_plan, cfg, data, device, how)
+    published = publish(cfg, described)
+    store = RecordStore(out_dir / "records")
+    planned_keys = {u.key for u in the_plan.units}
+    stale = sorted(set(store.keys()) - planned_keys)
+    if prune:
+        for key in stale:
+            store.remove(key)
+    ran_units = sum(len(j.keys) if j.lead.kind != "train" else 1 for j in ran)
+    manifest = {
+        "suite": cfg.suite.name, "suite_file": cfg.path, "fingerprint": cfg.fingerprint(),
+        "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "path"},
+        "dataset": {"root": str(data.root), "digest": data.digest, "explained_split": cfg.data.split, "samples": len(the_plan.sample_ids),
+                    "sample_ids_sha": described["sample_ids_sha"]},
+        "models": described["models"], "plan": PLAN, "units": len(the_plan.units),
+        "seeds": {"suite": cfg.suite.seed, "training": {m.name: m.train.seed for m in cfg.models}},
+        "execution": {"executor": how.executor, "workers": how.workers, "shard": dataclasses.asdict(how.shard) if how.shard else None},
+        "versions": package_versions(), "torch_build": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
+        "device": device_description(device), "git_revision": git_revision(), "ran_units": ran_units, "missing_units": len(published.missing),
+        "wall_seconds": time.time() - started,
+    }
+    write_json(out_dir / MANIFEST, manifest)
+    return RunSummary(len(the_plan.units), ran_units, len(the_plan.units) - ran_units, published.failures, 0 if prune else len(stale),
+                      len(published.missing), [*published.outputs, out_dir / PLAN, out_dir / MANIFEST])

@@ -1,0 +1,71 @@
+"""What the units of one suite read, loaded at most once per process: the explained split, the models, the targets."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.config import SuiteConfig
+from bench.data.images import SplitData
+from bench.layers import default_layer
+from bench.measure import device_description
+from bench.model_store import ensure_trained, load_model
+from bench.models.checkpoint import file_digest
+from bench.pipeline.records import ModelInfo
+from bench.pipeline.store import RecordStore
+from bench.pipeline.units import ModelRef
+from bench.suite_data import SuiteData
+from bench.training import predict
+
+
+class Workspace:
+    """A cache of a suite's immutable inputs for the units run in this process (no unit leaves state here)."""
+
+    def __init__(self, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> None:
+        self.cfg, self.data, self.device = cfg, data, device
+        self.device_text = device_description(device)
+        self.store = RecordStore(cfg.results_dir() / "records")
+        self._models: dict[str, tuple[nn.Module, dict, ModelInfo]] = {}
+        self._targets: dict[str, torch.Tensor] = {}
+
+    @cached_property
+    def split(self) -> SplitData:
+        """The explained split (limited as the suite asks)."""
+        return self.data.split(self.cfg.data.split, self.cfg.data.limit)
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {sid: i for i, sid in enumerate(self.split.ids)}
+
+    def samples(self, ids: tuple[str, ...] | list[str]) -> SplitData:
+        """The samples with these ids, in this order."""
+        return self.split.subset(torch.tensor([self._index[s] for s in ids], dtype=torch.long))
+
+    def train(self, ref: ModelRef) -> Path:
+        """The model's trained directory, training it (once, under a lock) if it is not there."""
+        return ensure_trained(ref.config, Path(ref.directory), self.data, self.device)
+
+    def model(self, ref: ModelRef) -> tuple[nn.Module, dict, ModelInfo]:
+        """(model in eval mode on the device, model card, identity for records)."""
+        if ref.name not in self._models:
+            if ref.trained_here:
+                self.train(ref)
+            model, card, weights = load_model(ref.config, Path(ref.directory), ref.trained_here)
+            layer = ref.config.target_layer or default_layer(model)
+            info = ModelInfo(ref.name, ref.fingerprint, file_digest(weights), layer)
+            self._models[ref.name] = (model.to(self.device).eval(), card, info)
+        return self._models[ref.name]
+
+    def probabilities(self, ref: ModelRef) -> torch.Tensor:
+        """Softmax probabilities of the model over the explained split (N, classes), on the CPU."""
+        model, _, _ = self.model(ref)
+        return predict(model, self.split.images, batch_size=self.cfg.run.batch_size, device=self.device)
+
+    def targets(self, ref: ModelRef) -> torch.Tensor:
+        """The class explained for each sample of the split: its label, or the model's prediction."""
+        if ref.name not in self._targets:
+            self._targets[ref.name] = self.split.labels if self.cfg.run.target == "label" else self.probabilities(ref).argmax(1)
+        return self._targets[ref.name]
