@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -188,12 +189,24 @@ def to_dict(record: Record) -> dict:
     return {"kind": record.kind, **dataclasses.asdict(record)}
 
 
+@functools.cache
+def _hints(tp: type) -> dict[str, Any]:
+    return typing.get_type_hints(tp)
+
+
+@functools.cache
+def _holds_dataclass(tp: Any) -> bool:
+    """Whether values of type tp contain dataclasses to rebuild (plain JSON values are taken as they are)."""
+    return dataclasses.is_dataclass(tp) or any(_holds_dataclass(a) for a in typing.get_args(tp))
+
+
 def _build(tp: Any, value: Any) -> Any:
+    if not _holds_dataclass(tp):
+        return value
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(value, dict):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = set(value) - names
+        hints = _hints(tp)
+        unknown = set(value) - set(hints)
         if unknown:
             raise RecordFormatError(f"{tp.__name__}: unknown fields {sorted(unknown)}")
         try:
@@ -210,7 +223,6 @@ def _build(tp: Any, value: Any) -> Any:
         for option in typing.get_args(tp):
             if dataclasses.is_dataclass(option) and isinstance(value, dict):
                 return _build(option, value)
-        return value
     return value
 
 
