@@ -1,7 +1,7 @@
 """Explainer adapters over every implementation; BUILTIN maps registry names to 'module:Class'.
 
 Entries are strings so that importing this package imports no third-party explanation library.
-Outside packages add adapters through the entry-point group named in bench.registry.
+Outside packages add adapters through the entry-point group named in bench.core.registry.
 """
 
 BUILTIN: dict[str, str] = {

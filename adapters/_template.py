@@ -1,6 +1,6 @@
 """Template for a new method adapter: copy this file, rename the class, fill in the three marked places.
 
-1. Subclass bench.explainer.Explainer and set the class attributes below.
+1. Subclass bench.core.explainer.Explainer and set the class attributes below.
 2. Take your method's parameters as keyword-only constructor arguments with defaults: suites pass
    them from `[[methods]] params = {...}`, checked against this signature.
 3. Implement _attribute. The base class has already checked the inputs: x is (N, C, *spatial) on the
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.explainer import Explainer
+from bench.core.explainer import Explainer
 
 
 class GradientNorm(Explainer):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.explainer import Explainer
-from bench.rng import counter_uniform, stable_seed
+from bench.core.explainer import Explainer
+from bench.utils.rng import counter_uniform, stable_seed
 
 
 class RandomMap(Explainer):

@@ -18,9 +18,9 @@ from torch import nn
 from adapters.inhouse.occlusion import OUTPUTS
 from adapters.model_guard import preserved
 from adapters.third_party import ThirdPartyExplainer, check_gap_linear_head
-from bench.explainer import NotSupported
-from bench.layers import resolve_layer
-from bench.reference_inputs import reference_input
+from bench.core.explainer import NotSupported
+from bench.metrics.reference_inputs import reference_input
+from bench.models.layers import resolve_layer
 
 # Modes of torch.nn.functional.interpolate for images (Captum passes the name on).
 INTERPOLATE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")

@@ -23,7 +23,7 @@ from torch import nn
 
 from adapters.model_guard import preserved
 from adapters.third_party import ThirdPartyExplainer
-from bench.layers import resolve_layer
+from bench.models.layers import resolve_layer
 
 
 def _targets(target: torch.Tensor) -> list[ClassifierOutputTarget]:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from adapters.inhouse.activations import forward_capture
-from bench.explainer import Explainer, NotSupported
+from bench.core.explainer import Explainer, NotSupported
 
 
 class ThirdPartyExplainer(Explainer):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 
 def _execution(args: argparse.Namespace):  # noqa: ANN202 - an Execution
@@ -21,7 +21,7 @@ def _execution(args: argparse.Namespace):  # noqa: ANN202 - an Execution
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.validation import validate_suite
+    from bench.core.validation import validate_suite
     from bench.pipeline.stages import resolve_device, run_suite
 
     how = _execution(args)
@@ -39,7 +39,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from bench.validation import validate_suite
+    from bench.core.validation import validate_suite
     from bench.pipeline.plan_report import plan_lines
     from bench.pipeline.stages import plan, prepare, resolve_device
     from bench.pipeline.store import RecordStore
@@ -55,7 +55,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from bench.validation import validate_suite
+    from bench.core.validation import validate_suite
     from bench.pipeline.stages import plan, prepare, publish, resolve_device
 
     cfg = validate_suite(args.suite)
@@ -74,7 +74,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from bench.validation import validate_suite
+    from bench.core.validation import validate_suite
 
     for suite in args.suites:
         cfg = validate_suite(suite)
@@ -83,7 +83,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from bench import registry
+    from bench.core import registry
     from bench.metrics import METRICS
 
     if args.what in ("methods", "all"):
@@ -107,8 +107,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from bench.validation import validate_suite
-    from bench.model_store import prepare_model
+    from bench.core.validation import validate_suite
+    from bench.models.model_store import prepare_model
     from bench.pipeline.stages import prepare, resolve_device
 
     cfg = validate_suite(args.suite)
@@ -127,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_check_adapter(args: argparse.Namespace) -> int:
     import json
 
-    from bench.conformance import check_adapter
+    from bench.core.conformance import check_adapter
 
     checks = check_adapter(args.name, params=json.loads(args.params) if args.params else None)
     for c in checks:
@@ -138,7 +138,7 @@ def _cmd_check_adapter(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.config import load_suite
+    from bench.core.config import load_suite
     from bench.pipeline.stages import publish
 
     # Only the suite's own keys: publishing needs neither the data set nor a model.

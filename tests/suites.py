@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.config import SuiteConfig, load_suite
+from bench.core.config import SuiteConfig, load_suite
 
 TINY = """
 [suite]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import load_suite
+from bench.core.config import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 

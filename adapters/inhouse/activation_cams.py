@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from adapters.inhouse.activations import forward_capture
-from bench.errors import BenchError
-from bench.explainer import Explainer
-from bench.layers import resolve_layer
+from bench.core.errors import BenchError
+from bench.core.explainer import Explainer
+from bench.models.layers import resolve_layer
 
 
 class HeadError(BenchError):

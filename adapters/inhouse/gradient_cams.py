@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from adapters.inhouse.activations import capture_layer
-from bench.explainer import Explainer
-from bench.layers import resolve_layer
+from bench.core.explainer import Explainer
+from bench.models.layers import resolve_layer
 
 
 def _spatial(t: torch.Tensor) -> tuple[int, ...]:

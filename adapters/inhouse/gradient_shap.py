@@ -6,15 +6,15 @@ import torch
 from torch import nn
 
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
-from bench.chunking import chunk_size, run_chunked
-from bench.reference_inputs import KINDS, reference_input
-from bench.rng import counter_normal, counter_uniform, draw_seeds
+from bench.metrics.reference_inputs import KINDS, reference_input
+from bench.utils.chunking import chunk_size, run_chunked
+from bench.utils.rng import counter_normal, counter_uniform, draw_seeds
 
 
 class GradientSHAP(InputGradientMethod):
     """mean over draws of (x~ - b) * dF(b + a (x~ - b))/dx, with b drawn from the references, a ~ U(0,1), x~ = x + N(0, stdev^2).
 
-    references: comma-separated kinds from bench.reference_inputs. Cost: samples forward and backward passes.
+    references: comma-separated kinds from bench.metrics.reference_inputs. Cost: samples forward and backward passes.
     """
 
     name, method = "inhouse.gradient_shap", "gradient_shap"

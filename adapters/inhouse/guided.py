@@ -13,7 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 from adapters.inhouse.gradient_cams import GradCAM
 from adapters.inhouse.input_gradients import InputGradientMethod
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 
 class _GuidedReLU(torch.autograd.Function):

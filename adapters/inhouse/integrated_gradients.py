@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
-from bench.chunking import chunk_size, run_chunked
-from bench.reference_inputs import reference_input
+from bench.metrics.reference_inputs import reference_input
+from bench.utils.chunking import chunk_size, run_chunked
 
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench import registry
-from bench.chunking import chunk_size, run_chunked
-from bench.explainer import Explainer
-from bench.rng import counter_normal, draw_seeds
+from bench.core import registry
+from bench.core.explainer import Explainer
+from bench.utils.chunking import chunk_size, run_chunked
+from bench.utils.rng import counter_normal, draw_seeds
 
 VARIANTS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 

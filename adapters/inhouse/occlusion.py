@@ -7,9 +7,9 @@ import itertools
 import torch
 from torch import nn
 
-from bench.chunking import chunk_size, run_chunked
-from bench.explainer import Explainer
-from bench.reference_inputs import reference_input
+from bench.core.explainer import Explainer
+from bench.metrics.reference_inputs import reference_input
+from bench.utils.chunking import chunk_size, run_chunked
 
 OUTPUTS = ("logit", "probability")
 

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from adapters.inhouse.activations import forward_capture, forward_replacing
-from bench.chunking import chunk_size, run_chunked
-from bench.explainer import Explainer
-from bench.layers import resolve_layer
+from bench.core.explainer import Explainer
+from bench.models.layers import resolve_layer
+from bench.utils.chunking import chunk_size, run_chunked
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 SCORE_WEIGHTS = ("probability", "channel_softmax")

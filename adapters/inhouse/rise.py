@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from bench.chunking import chunk_size, run_chunked
-from bench.explainer import Explainer
-from bench.rng import counter_uniform, stable_seed
+from bench.core.explainer import Explainer
+from bench.utils.chunking import chunk_size, run_chunked
+from bench.utils.rng import counter_uniform, stable_seed
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 

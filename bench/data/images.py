@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from bench.core.errors import DataError
 from bench.data.layout import SampleRef
-from bench.errors import DataError
-from bench.progress import progress
+from bench.utils.progress import progress
 
 
 @dataclass

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import DataError
+from bench.core.errors import DataError
 
 SPLITS = ("train", "val", "test")
 # Class index follows this order: 0 = health, 1 = glaucoma (the positive class).

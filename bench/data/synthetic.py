@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bench.atomic_files import unique_suffix
 from bench.data.layout import LABELS, SPLITS
-from bench.progress import progress
+from bench.utils.atomic_files import unique_suffix
+from bench.utils.progress import progress
 
 GENERATOR_VERSION = 1
 STAMP = "synthetic.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.core.registry import Registry
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.complexity import Complexity, Sparseness
 from bench.metrics.faithfulness import (
@@ -31,21 +32,18 @@ from bench.metrics.localisation import (
 from bench.metrics.road import RoadLeRF, RoadMoRF
 from bench.metrics.robustness import AvgSensitivity, Infidelity, MaxSensitivity
 from bench.metrics.sanity import RandomisationSpearman, RandomisationSSIM
-from bench.registry import suggest
 
-METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
+METRICS: Registry[type[Metric]] = Registry("metric", lambda: {cls.name: cls for cls in (
     IoUTopK, IoUThreshold, IoUOtsu, DiceTopK, DiceThreshold, DiceOtsu, BoxIoUTop, PointingGame, EnergyInMask, RelevanceRank, PixelAUROC,
     Sparseness, Complexity,
     AverageDrop, AverageDropTop50, IncreaseInConfidence, DropRate, IncreaseRate, RemoveTopDrop, DeletionAUC, InsertionAUC,
     RoadMoRF, RoadLeRF, FaithfulnessCorrelation, MaxSensitivity, AvgSensitivity, Infidelity, RandomisationSpearman, RandomisationSSIM,
-)}
+)})
 
 
 def get_metric(name: str) -> type[Metric]:
     """The Metric class registered as name."""
-    if name not in METRICS:
-        raise suggest(name, list(METRICS), "metric")
-    return METRICS[name]
+    return METRICS.get(name)
 
 
 __all__ = ["METRICS", "Metric", "MetricContext", "get_metric"]

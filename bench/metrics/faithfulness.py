@@ -2,7 +2,7 @@
 
 All perturbed inputs of a batch (every step of every sample) go through the model in chunked batched
 forward passes. Pixels are removed across all channels at once; the replacement is an explicit
-reference input (bench.reference_inputs: zero, black, blur, mean, noise). Scores are the softmax
+reference input (bench.metrics.reference_inputs: zero, black, blur, mean, noise). Scores are the softmax
 probability of the explained class unless output="logit".
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from bench.chunking import chunk_size, run_chunked
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import flat, is_finite, nan_where, normalised, rank_order, rankable, row_pearson
-from bench.reference_inputs import reference_input
-from bench.rng import counter_uniform, draw_seeds
+from bench.metrics.reference_inputs import reference_input
+from bench.utils.chunking import chunk_size, run_chunked
+from bench.utils.rng import counter_uniform, draw_seeds
 
 OUTPUTS = ("probability", "logit")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from bench.chunking import chunk_size
-from bench.imputation import noisy_linear_impute
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.faithfulness import check_output, pixel_ranks, target_scores
+from bench.metrics.imputation import noisy_linear_impute
 from bench.metrics.maps import nan_where, rankable
-from bench.rng import draw_seeds
+from bench.utils.chunking import chunk_size
+from bench.utils.rng import draw_seeds
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from bench.chunking import chunk_size, run_chunked
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import flat, is_finite, nan_where
-from bench.rng import counter_normal, counter_uniform, draw_seeds
+from bench.utils.chunking import chunk_size, run_chunked
+from bench.utils.rng import counter_normal, counter_uniform, draw_seeds
 
 
 def uniform_noise(ctx: MetricContext, draws: int, radius: float, items: slice = slice(None)) -> torch.Tensor:

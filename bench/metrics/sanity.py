@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import average_ranks, flat, nan_where, rankable, row_pearson
-from bench.rng import stable_seed
+from bench.utils.rng import stable_seed
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 

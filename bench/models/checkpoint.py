@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 
 
 def save_checkpoint(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
-from bench.arch_names import ARCHS
-from bench.errors import InputError
+from bench.core.errors import InputError
+from bench.models.architectures import ARCHITECTURES
 
 # ImageNet normalisation: the statistics the torchvision weights were trained with.
 MEAN = (0.485, 0.456, 0.406)
@@ -78,9 +77,9 @@ def load_imagenet_weights(model: nn.Module, spec: ModelSpec) -> None:
 
 def build_model(spec: ModelSpec) -> nn.Module:
     """A ResNet for spec, in eval mode; its head is fc = Sequential(Dropout, Linear)."""
-    if spec.arch not in ARCHS:
-        raise ValueError(f"unknown arch {spec.arch!r}; choose one of {list(ARCHS)}")
-    model = getattr(torchvision.models, spec.arch)(weights=None)
+    if spec.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {spec.arch!r}; choose one of {ARCHITECTURES.names()}")
+    model = ARCHITECTURES.get(spec.arch)(weights=None)
     if spec.pretrained:
         load_imagenet_weights(model, spec)
     model.fc = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(model.fc.in_features, spec.num_classes))

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench import registry
-from bench.agreement import MEASURES, all_pairs
-from bench.classifier_metrics import classifier_report
-from bench.config import MethodConfig
-from bench.explainer import Explainer, canonicalize
-from bench.measure import peak_memory_mib, time_call
+from bench.core import registry
+from bench.core.config import MethodConfig
+from bench.core.explainer import Explainer, canonicalize
 from bench.metrics import MetricContext, get_metric
+from bench.metrics.agreement import MEASURES, all_pairs
+from bench.models.classifier_metrics import classifier_report
 from bench.models.resnet import MEAN, STD, normalise
 from bench.pipeline import map_codec
 from bench.pipeline.records import (
@@ -34,7 +33,8 @@ from bench.pipeline.records import (
 )
 from bench.pipeline.units import Unit
 from bench.pipeline.workspace import Workspace
-from bench.rng import sample_seeds, stable_seed
+from bench.utils.measure import peak_memory_mib, time_call
+from bench.utils.rng import sample_seeds, stable_seed
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def run_agreement(unit: Unit, ws: Workspace) -> None:
         for measure in MEASURES:
             for sid, value in zip(unit.sample_ids, measures[measure].cpu().tolist()):
                 values.append(AgreementValue(a, b, measure, sid, value if value == value else None))
-    ws.store.write(AgreementRecord(**_header(unit, ws), model=info, method=unit.method.name, members=[member_label(m) for m in unit.members],
+    ws.store.write(AgreementRecord(**_header(unit, ws), model=info, method=unit.family, members=[member_label(m) for m in unit.members],
                                    versions={member_label(m): implementation(registry.get(m.name)) for m in unit.members}, shard=unit.shard,
                                    sample_ids=list(unit.sample_ids), values=values, failures=failures))
 

@@ -12,15 +12,15 @@ from multiprocessing import get_context
 
 import torch
 
-from bench.config import SuiteConfig
-from bench.errors import BenchError
-from bench.model_store import is_trained
+from bench.core.config import SuiteConfig
+from bench.core.errors import BenchError
+from bench.data.suite_data import SuiteData
+from bench.models.model_store import is_trained
 from bench.pipeline.execute import Job, run_job
 from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import ALONE
 from bench.pipeline.workspace import Workspace
-from bench.suite_data import SuiteData
 
 # How long a process waits before looking again at units another process has claimed.
 POLL_S = 0.5

@@ -7,12 +7,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.config import MethodConfig, ModelConfig, SuiteConfig
-from bench.model_store import cache_dir, checkpoint_weights, training_fingerprint
+from bench.core.config import MethodConfig, ModelConfig, SuiteConfig
+from bench.data.suite_data import SuiteData
 from bench.models.checkpoint import file_digest
+from bench.models.model_store import cache_dir, checkpoint_weights, training_fingerprint
 from bench.pipeline.map_codec import CODEC_VERSION
 from bench.pipeline.units import ModelRef, Unit, method_identity, metric_identity, unit_key
-from bench.suite_data import SuiteData
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def model_ref(m: ModelConfig, data: SuiteData) -> ModelRef:
 
 def method_groups(cfg: SuiteConfig) -> dict[str, tuple[MethodConfig, ...]]:
     """The suite's methods with more than one implementation, by method name."""
-    from bench import registry
+    from bench.core import registry
 
     groups: dict[str, list[MethodConfig]] = {}
     for m in cfg.methods:
@@ -87,7 +87,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
             for shard, ids in enumerate(shards):
                 key = unit_key({**common, **identity, "kind": "agreement", "members": [asdict(m) for m in members],
                                 "top_fraction": cfg.agreement.top_fraction, "samples": ids})
-                units.append(Unit(key, "agreement", model, MethodConfig(name), shard=shard, sample_ids=ids, members=members))
+                units.append(Unit(key, "agreement", model, shard=shard, sample_ids=ids, members=members, family=name))
         if cfg.measure.enabled:
             timing_ids = tuple(sample_ids[:cfg.measure.batch_size])
             calibrate = unit_key({**identity, "kind": "calibrate", "device": device, "samples": timing_ids})

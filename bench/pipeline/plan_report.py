@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import torch
 
-from bench import registry
-from bench.layers import default_layer
-from bench.model_store import is_trained, model_spec
+from bench.core import registry
+from bench.models.layers import default_layer
+from bench.models.model_store import is_trained, model_spec
 from bench.models.resnet import build_model
 from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
@@ -44,6 +44,8 @@ _SHORT = {"forward": "F", "backward": "B", "head_forward": "hF", "head_backward"
 
 def _entry(unit: Unit) -> str:
     params = ",".join(f"{k}={v}" for k, v in sorted(unit.method.params.items())) if unit.method else ""
+    if unit.kind == "agreement":
+        return f"{unit.family}: " + ", ".join(m.name for m in unit.members)
     return f"{unit.method.name}({params})" if params else (unit.method.name if unit.method else "")
 
 

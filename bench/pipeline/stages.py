@@ -13,19 +13,27 @@ from pathlib import Path
 
 import torch
 
-from bench.config import SuiteConfig
-from bench.errors import BenchError
-from bench.jsonio import write_json
-from bench.measure import device_description
-from bench.leaderboard import StoredRun, build_agreement, build_leaderboard, cost_table, long_records, metric_rank_agreement, score_table
+from bench.core.config import SuiteConfig
+from bench.core.errors import BenchError
+from bench.data.suite_data import SuiteData, prepare_data
 from bench.pipeline.executors import Shard, pending_phases, run_processes, run_ray, run_serial
 from bench.pipeline.plan import Plan, plan_suite
 from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
 from bench.pipeline.store import RecordStore
 from bench.pipeline.workspace import Workspace
-from bench.progress import progress
-from bench.publish import write_results
-from bench.suite_data import SuiteData, prepare_data
+from bench.reporting.publish import write_results
+from bench.reporting.tables import (
+    StoredRun,
+    build_agreement,
+    build_leaderboard,
+    cost_table,
+    long_records,
+    metric_rank_agreement,
+    score_table,
+)
+from bench.utils.jsonio import write_json
+from bench.utils.measure import device_description
+from bench.utils.progress import progress
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "captum", "grad-cam", "safetensors", "pillow")
 MANIFEST = "manifest.json"
@@ -147,7 +155,7 @@ def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[S
 
 
 def _metric_of(record: ScoreRecord):  # noqa: ANN202 - a MetricConfig rebuilt from a record whose plan entry is gone
-    from bench.config import MetricConfig
+    from bench.core.config import MetricConfig
 
     return MetricConfig(record.metric, record.metric_params, label=record.column, curve=record.curve, sweep_param=record.sweep_param,
                         sweep_value=record.sweep_value)

@@ -10,12 +10,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from bench.atomic_files import write_bytes_atomic
-from bench.errors import DataError
-from bench.jsonio import write_json
+from bench.core.errors import DataError
 from bench.pipeline import map_codec
-from bench.pipeline.locks import Claims
+from bench.pipeline.claims import Claims
 from bench.pipeline.records import SCHEMA_VERSION, Record, RecordFormatError, load_any, to_dict
+from bench.utils.atomic_files import write_bytes_atomic
+from bench.utils.jsonio import write_json
 
 EXECUTION_LOG = "executions.jsonl"
 

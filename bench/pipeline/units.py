@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from bench.config import MethodConfig, MetricConfig, ModelConfig
+from bench.core.config import MethodConfig, MetricConfig, ModelConfig
 
 # Execution order of the kinds: a kind never reads what a later one produces.
 KINDS = ("train", "evaluate", "explain", "score", "agreement", "calibrate", "timing")
@@ -40,10 +40,12 @@ class Unit:
     members: tuple[MethodConfig, ...] = ()
     source_key: str = ""
     logical_key: str = ""
+    # The method family whose implementations an agreement unit compares.
+    family: str = ""
 
     def describe(self) -> dict:
         """The unit as plain data (what plan.json stores and `bench plan` prints)."""
-        return {"key": self.key, "kind": self.kind, "model": self.model.name, "method": self.method.name if self.method else "",
+        return {"key": self.key, "kind": self.kind, "model": self.model.name, "method": self.method.name if self.method else self.family,
                 "params": self.method.params if self.method else {}, "metric": self.metric.name if self.metric else "",
                 "metric_params": self.metric.params if self.metric else {}, "column": self.metric.column() if self.metric else "",
                 "shard": self.shard, "samples": len(self.sample_ids), "members": [m.name for m in self.members],

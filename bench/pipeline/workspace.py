@@ -8,17 +8,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.config import SuiteConfig
+from bench.core.config import SuiteConfig
 from bench.data.images import SplitData
-from bench.layers import default_layer
-from bench.measure import device_description
-from bench.model_store import ensure_trained, load_model
+from bench.data.suite_data import SuiteData
 from bench.models.checkpoint import file_digest
+from bench.models.layers import default_layer
+from bench.models.model_store import ensure_trained, load_model
+from bench.models.training import predict
 from bench.pipeline.records import ModelInfo
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import ModelRef
-from bench.suite_data import SuiteData
-from bench.training import predict
+from bench.utils.measure import device_description
 
 
 class Workspace:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from adapters._template import GradientNorm
-from bench.conformance import check_adapter
+from bench.core.conformance import check_adapter
 
 
 def test_template_passes_the_conformance_check() -> None:
@@ -32,7 +32,7 @@ def test_plugin_package_registers_through_entry_points(tmp_path: Path) -> None:
     (package / "fake_xai_plugin").mkdir(parents=True)
     (package / "fake_xai_plugin" / "__init__.py").write_text(textwrap.dedent('''
         import torch
-        from bench.explainer import Explainer
+        from bench.core.explainer import Explainer
 
         class Ones(Explainer):
             name, method, library = "fakelab.ones", "ones", "fakelab"

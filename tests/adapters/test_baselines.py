@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from adapters.baselines import CentrePrior, ConstantMap, RandomMap
-from bench.rng import sample_seeds
+from bench.utils.rng import sample_seeds
 from tests.nets import gap_net
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import registry
-from bench.conformance import check_adapter
-from bench.explainer import Explainer
+from bench.core import registry
+from bench.core.conformance import check_adapter
+from bench.core.explainer import Explainer
 
 # Small budgets so that perturbation methods exercise their chunking on tiny inputs.
 CHEAP = {"inhouse.rise": {"masks": 64, "memory_budget_mib": 0.5}, "inhouse.scorecam": {"memory_budget_mib": 0.1},

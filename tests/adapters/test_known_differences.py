@@ -11,9 +11,9 @@ import torch
 import torchvision
 from torch import nn
 
-from bench import registry
-from bench.agreement import pair_agreement
-from bench.explainer import NotSupported, canonicalize
+from bench.core import registry
+from bench.core.explainer import NotSupported, canonicalize
+from bench.metrics.agreement import pair_agreement
 
 
 @pytest.fixture(scope="module")

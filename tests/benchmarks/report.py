@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.measure import peak_memory_mib
+from bench.utils.measure import peak_memory_mib
 
 
 @dataclass(frozen=True)

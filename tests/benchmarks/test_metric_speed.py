@@ -100,11 +100,11 @@ class Case:
 
 def demo_checkpoint(root: Path) -> tuple[nn.Module | None, str]:
     """The demo suite's trained model when `make demo` has cached it (data set and checkpoint), else (None, why not)."""
-    from bench.config import load_suite
+    from bench.core.config import load_suite
+    from bench.data.suite_data import prepare_data, synthetic_spec
     from bench.data.synthetic import STAMP
-    from bench.model_store import cache_dir, training_fingerprint
-    from bench.suite_data import prepare_data, synthetic_spec
-    from bench.training import CARD, load_trained
+    from bench.models.model_store import cache_dir, training_fingerprint
+    from bench.models.training import CARD, load_trained
 
     with contextlib.chdir(root):  # the suite's paths and the model cache are relative to the repository root
         cfg = load_suite(SUITE)
@@ -146,8 +146,8 @@ def checkpoint(request: pytest.FixtureRequest) -> tuple[nn.Module | None, str]:
 @pytest.fixture
 def demo(checkpoint: tuple[nn.Module | None, str], request: pytest.FixtureRequest, device: torch.device) -> Iterator[Demo]:
     """The demo model (or conftest's seeded fallback), the fundus batch, its Grad-CAM maps and the re-explainer."""
-    from bench import registry
-    from bench.explainer import canonicalize
+    from bench.core import registry
+    from bench.core.explainer import canonicalize
 
     trained, why = checkpoint
     if trained is not None:
@@ -261,7 +261,7 @@ def _array_scores(result: object, demo: Demo) -> np.ndarray:
 
 
 def _cases() -> list[Case]:
-    from bench.chunking import chunk_size
+    from bench.utils.chunking import chunk_size
 
     example = torch.empty(BATCH, 3, SIDE, SIDE)
     forward_chunk = chunk_size(example, 0.0)
@@ -311,7 +311,7 @@ def _notes(rows: list[dict]) -> list[str]:
          "explained for their label; maps: in-house Grad-CAM on layer4, bilinearly upsampled to the input. Same model, inputs, "
          "targets, maps and re-explainer for every implementation of a metric."),
         ("- median ms: median wall time of one metric call on the batch over the timed rounds (after 1 warm-up round). peak MiB: "
-         "bench.measure.peak_memory_mib of one further call. mean value: the metric's mean over the batch in the in-house "
+         "bench.utils.measure.peak_memory_mib of one further call. mean value: the metric's mean over the batch in the in-house "
          "definition (for a sanity check of what was timed; random noise differs between implementations)."),
         ("- Ratios are third-party / in-house: above 1 the in-house implementation is faster (time) or smaller (peak). The time "
          "ratio of minimums is less sensitive to other processes competing for the CPU."),

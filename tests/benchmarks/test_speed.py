@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.chunking import AUTO_BUDGET_MIB, chunk_size
+from bench.utils.chunking import AUTO_BUDGET_MIB, chunk_size
 from tests.benchmarks.report import Report, timed
 
 pytestmark = [
@@ -68,7 +68,7 @@ def inputs(batch: int, side: int, device: torch.device) -> tuple[torch.Tensor, t
 def inhouse(name: str, **params: object) -> Build:
     @contextlib.contextmanager
     def build(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Iterator[Callable[[], object]]:
-        from bench import registry
+        from bench.core import registry
 
         with registry.get(name)(model, **params) as explainer:
             yield lambda: explainer.attribute(x, target)
@@ -251,7 +251,7 @@ def _notes(rows: list[dict]) -> list[str]:
         ("- Model: torchvision resnet18(num_classes=2), torch.manual_seed(0), eval mode; same inputs, targets and parameters for every "
          "implementation of a method."),
         ("- median ms: median wall time of one attribute call over the timed rounds (after 1 warm-up round). peak MiB: "
-         "bench.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size before the call; "
+         "bench.utils.measure.peak_memory_mib of one further call (CPU: rise of VmHWM over the resident size before the call; "
          "CUDA: max_memory_allocated above the allocation before it)."),
         ("- Ratios are third-party / in-house: above 1 the in-house implementation is faster (time) or smaller (peak), "
          "below 1 it is slower or larger. The time ratio is the ratio of medians; the ratio of minimums is given too, as "

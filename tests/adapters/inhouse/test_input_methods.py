@@ -15,7 +15,7 @@ from adapters.inhouse.integrated_gradients import RULES, IntegratedGradients, qu
 from adapters.inhouse.noise_tunnel import SmoothGrad, SmoothGradSquared, VarGrad
 from adapters.inhouse.occlusion import Occlusion
 from adapters.inhouse.rise import RISE, rise_masks
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from tests.nets import gap_net
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.core.errors import DataError
 from bench.data.images import dataset_digest, load_split, read_image, read_mask
 from bench.data.layout import SampleRef, discover_folder
-from bench.errors import DataError
 
 
 def _save(array: np.ndarray, path: Path, mode: str | None = None) -> Path:

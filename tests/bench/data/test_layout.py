@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.errors import DataError
 from bench.data.layout import SampleRef, discover, discover_folder, discover_manifest
-from bench.errors import DataError
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:

@@ -153,7 +153,7 @@ def spot_cnn() -> nn.Sequential:
 def test_gradcam_beats_random_on_deletion_and_insertion_of_a_trained_model() -> None:
     """The issue's monotonicity check with Grad-CAM itself (last conv block, upsampled as the harness does)."""
     from adapters.inhouse.gradient_cams import GradCAM
-    from bench.explainer import canonicalize
+    from bench.core.explainer import canonicalize
 
     model = spot_cnn()
     x, _ = _spot_images(16, torch.Generator().manual_seed(7))

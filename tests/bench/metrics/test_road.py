@@ -9,7 +9,7 @@ from torch import nn
 
 from bench.metrics import METRICS, MetricContext
 from bench.metrics.road import DEFAULT_FRACTIONS, RoadLeRF, RoadMoRF
-from bench.rng import counter_uniform
+from bench.utils.rng import counter_uniform
 from tests.nets import gap_net
 
 road = pytest.importorskip("pytorch_grad_cam.metrics.road")

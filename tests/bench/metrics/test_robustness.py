@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.explainer import canonicalize
+from bench.core.explainer import canonicalize
 from bench.metrics import MetricContext
 from bench.metrics.robustness import AvgSensitivity, Infidelity, MaxSensitivity, gaussian_noise, uniform_noise
 from tests.nets import gap_net
@@ -20,7 +20,7 @@ def linear(seed: int = 0) -> nn.Sequential:
 
 
 def explain_with(name: str, model: nn.Module, **params):
-    from bench import registry
+    from bench.core import registry
 
     explainer = registry.get(name)(model, **params)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import registry
-from bench.explainer import canonicalize
+from bench.core import registry
+from bench.core.explainer import canonicalize
 from bench.metrics import MetricContext
 from bench.metrics.sanity import RandomisationSpearman, RandomisationSSIM, randomised_copy, ssim, weight_blocks
 from tests.nets import gap_net

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 from bench.models.resnet import ModelSpec, build_model, normalise, remove_batchnorm
 
 

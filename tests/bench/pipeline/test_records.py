@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.config import load_suite
+from bench.core.config import load_suite
 from bench.pipeline.records import (
     SCHEMA_VERSION,
     AgreementRecord,

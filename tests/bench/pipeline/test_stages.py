@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import bench.pipeline.execute as execute
-from bench.config import AgreementConfig, StoreConfig
+from bench.core.config import AgreementConfig, StoreConfig
 from bench.pipeline.stages import publish, run_suite
 from bench.pipeline.store import RecordStore
 from tests.suites import METHODS, tiny_suite
@@ -210,7 +210,7 @@ def test_scores_table_is_tidy_and_the_leaderboard_is_its_view(tmp_path, cache) -
 
 def test_samples_without_masks_count_for_nothing_but_stay_in_the_run(tmp_path, cache) -> None:
     cfg = tiny_suite(tmp_path)
-    from bench.suite_data import prepare_data
+    from bench.data.suite_data import prepare_data
 
     data = prepare_data(cfg)
     dropped = [r.mask for r in data.refs if r.split == "test"][:3]

@@ -1,0 +1,652 @@
+"""Suite files: TOML parsed into typed, validated, fingerprinted configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import inspect
+import json
+import os
+import re
+import tomllib
+import typing
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.core.errors import BenchError, ConfigError
+from bench.data.layout import LABELS, SPLITS
+from bench.data.sources import DATA_SOURCES
+from bench.data.synthetic import default_counts
+from bench.models.architectures import ARCHITECTURES
+
+# Config is read before any model exists (bench validate, planning): it imports neither torch nor the trainer,
+# so the training settings and the layout `bench train` writes are defined here and bench.models.training imports them.
+CARD = "model_card.json"
+SELECT_KEYS = ("roc_auc", "accuracy", "loss")
+TARGETS = ("label", "predicted")
+DEVICES = ("auto", "cpu", "cuda")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings: epochs, batch size, AdamW learning rate and weight decay, selection, seed."""
+
+    epochs: int = 6
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    augment: bool = True
+    select: str = "roc_auc"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    """[suite]: identity of the suite and its master seed."""
+
+    name: str
+    version: int = 1
+    seed: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """[data.synthetic]: options of the generated fundus set."""
+
+    seed: int = 0
+    shortcut: bool = False
+    shortcut_strength: float = 0.9
+    counts: dict[str, dict[str, int]] = field(default_factory=default_counts)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """[data]: where the images are, their input size and the split that is explained."""
+
+    root: str
+    source: str = "folder"
+    manifest: str = ""
+    image_size: int = 224
+    split: str = "test"
+    limit: int = 0
+    synthetic: SyntheticData = field(default_factory=SyntheticData)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data."""
+
+    name: str
+    arch: str = "resnet18"
+    dropout: float = 0.0
+    batchnorm: bool = True
+    pretrained: str = ""
+    checkpoint: str = ""
+    target_layer: str = ""
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """[[methods]]: an explainer by registry name with its parameters."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    """[[metrics]]: a metric by name with its parameters and an optional column label.
+
+    sweep = { param = [v1, v2, ...] } expands into one entry per value (column label "<column>@param=v"); the
+    entries of one sweep share `curve` (the unswept column) and record `sweep_param` and `sweep_value`, which the
+    report draws as one curve (e.g. randomisation over blocks).
+    """
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    sweep: dict[str, Any] = field(default_factory=dict)
+    # Derived from `sweep` when the file is read, never written in it.
+    curve: str = field(default="", metadata={"derived": True})
+    sweep_param: str = field(default="", metadata={"derived": True})
+    sweep_value: Any = field(default=None, metadata={"derived": True})
+
+    def column(self) -> str:
+        """The leaderboard column for this metric."""
+        if self.label:
+            return self.label
+        if not self.params:
+            return self.name
+        return f"{self.name}({','.join(f'{k}={v}' for k, v in sorted(self.params.items()))})"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """[run]: batching, device, which class is explained, shard size and where results go."""
+
+    batch_size: int = 16
+    device: str = "auto"
+    target: str = "label"
+    shard_size: int = 50
+    results: str = "results"
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """[measure]: the separate timing and memory runs."""
+
+    enabled: bool = True
+    batch_size: int = 8
+    warmup: int = 2
+    repeats: int = 7
+    memory: bool = True
+
+
+@dataclass(frozen=True)
+class AgreementConfig:
+    """[agreement]: compare implementations of the same method on the same inputs."""
+
+    enabled: bool = False
+    top_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """[store]: which canonical maps are kept (float16 safetensors beside the records) for re-scoring and galleries."""
+
+    maps: bool = True
+    maps_limit: int = 0
+
+
+@dataclass(frozen=True)
+class LeaderboardConfig:
+    """[leaderboard]: bootstrap resamples and confidence level of the intervals."""
+
+    bootstrap: int = 1000
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A whole validated suite file."""
+
+    suite: SuiteInfo
+    data: DataConfig
+    models: list[ModelConfig]
+    methods: list[MethodConfig]
+    metrics: list[MetricConfig]
+    run: RunConfig = field(default_factory=RunConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
+    agreement: AgreementConfig = field(default_factory=AgreementConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    path: str = field(default="", metadata={"derived": True})
+
+    def fingerprint(self) -> str:
+        """Hash of the resolved configuration (everything but the file's own path)."""
+        blob = json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k != "path"}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def results_dir(self) -> Path:
+        """Where this suite's records, leaderboards and manifest go."""
+        return Path(self.run.results) / self.suite.name
+
+
+class SuiteErrors(ConfigError):
+    """Every error found in one suite file; the message puts each on its own line as FILE: KEY: message."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        if not errors:
+            raise ValueError("SuiteErrors needs at least one error")
+        self.errors = list(errors)
+        first = self.errors[0]
+        if len(self.errors) == 1:
+            super().__init__(first.file, first.field, first.message)
+        else:
+            super().__init__(first.file, None, f"{len(self.errors)} errors\n" + "\n".join(str(e) for e in self.errors))
+
+
+def _related(a: str | None, b: str | None) -> bool:
+    """Whether one key is the other or lies inside it (None is the whole file)."""
+    if a is None or b is None or a == b:
+        return True
+    return b.startswith((a + ".", a + "[")) or a.startswith((b + ".", b + "["))
+
+
+class SuiteProblems:
+    """The errors of one suite file in the order found.
+
+    An error at a key hides later ones at that key, inside it or around it: those would only repeat it
+    (a missing name makes the name unknown too; an entry that is not a table has no valid fields).
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[ConfigError] = []
+
+    def add(self, key: str | None, message: str) -> None:
+        """Record an error at key (None: the file as a whole)."""
+        if not self.failed(key):
+            self.errors.append(ConfigError(self.file, key, message))
+
+    def failed(self, key: str | None) -> bool:
+        """Whether an error was recorded at key, inside it or around it."""
+        return any(_related(e.field, key) for e in self.errors)
+
+    def raise_if_any(self) -> None:
+        """Raise SuiteErrors with every recorded error, if there is any."""
+        if self.errors:
+            raise SuiteErrors(self.errors)
+
+
+# What _coerce returns for a value that did not validate (its error is recorded); the field then keeps its default.
+_INVALID = object()
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _placeholder(tp: Any) -> Any:
+    """A stand-in for a required value that is missing or invalid, so that the rest of the file is still checked."""
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _placeholder(hints[f.name]) for f in dataclasses.fields(tp) if _required(f)})
+    return {list: [], dict: {}, str: "", int: 0, float: 0.0, bool: False}.get(typing.get_origin(tp) or tp)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list or tp is list:
+        return "array"
+    if origin is dict or tp is dict:
+        return "table"
+    if dataclasses.is_dataclass(tp):
+        return "table"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, found: SuiteProblems, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            found.add(key, f"expected a table, got {type(value).__name__}")
+            return _INVALID
+        return _build(tp, value, found, key)
+    if origin is list:
+        if not isinstance(value, list):
+            found.add(key, f"expected an array, got {type(value).__name__}")
+            return _INVALID
+        (item,) = typing.get_args(tp)
+        items = [_coerce(v, item, found, f"{key}[{i}]") for i, v in enumerate(value)]
+        # An invalid entry keeps its place, so that the entries after it keep the index their errors name.
+        return [_placeholder(item) if v is _INVALID else v for v in items]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            found.add(key, f"expected a table, got {type(value).__name__}")
+            return _INVALID
+        return value
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        found.add(key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        return _INVALID
+    return value
+
+
+def _build(cls: type, data: dict, found: SuiteProblems, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            found.add(f"{prefix}.{key}" if prefix else key, f"unknown key{hint} (allowed: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        where = f"{prefix}.{name}" if prefix else name
+        value = _coerce(data[name], hints[name], found, where) if name in data else _INVALID
+        if name not in data and _required(f):
+            found.add(where, "required key is missing")
+        if value is not _INVALID:
+            values[name] = value
+        elif _required(f):
+            values[name] = _placeholder(hints[name])
+    return cls(**values)
+
+
+def expand_env(value: str, file: str, key: str) -> str:
+    """Expand ${VAR} and $VAR in value; an unset variable is an error naming it."""
+    def sub(match: re.Match) -> str:
+        var = match.group(1) or match.group(2)
+        if var not in os.environ:
+            raise ConfigError(file, key, f"environment variable {var} is not set (export {var}=/path/to/data)")
+        return os.environ[var]
+
+    return _ENV.sub(sub, value)
+
+
+def _expanded(found: SuiteProblems, key: str, value: str) -> str:
+    try:
+        return expand_env(value, found.file, key)
+    except ConfigError as err:
+        found.add(key, err.message)
+        return value
+
+
+def _check_choice(found: SuiteProblems, key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        found.add(key, f"{value!r} is not one of {list(choices)}{hint}")
+
+
+def _check_positive(found: SuiteProblems, key: str, value: float, *, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        found.add(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _check_range(found: SuiteProblems, key: str, value: float, low: float, high: float, *, closed_high: bool) -> None:
+    if not (low < value <= high if closed_high else low < value < high):
+        found.add(key, f"must lie in ({low}, {high}{']' if closed_high else ')'}, got {value}")
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why path is not a safetensors file whose header parses, or None."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            f.keys()
+    except Exception as err:  # safetensors raises its own error types for a missing file or a corrupt header
+        return f"{str(path)!r} is not a safetensors weights file ({type(err).__name__}: {err})"
+    return None
+
+
+def _checkpoint_problem(path: Path) -> str | None:
+    """Why path is not a checkpoint (a .safetensors file, or a directory `bench train` wrote), or None."""
+    if not path.exists():
+        return f"{str(path)!r}: no such file or directory"
+    if path.is_dir():
+        card = path / CARD
+        if not card.is_file():
+            return f"{str(path)!r} has no {CARD}: point at a model directory made by `bench train` or a .safetensors file"
+        try:
+            weights = json.loads(card.read_text(encoding="utf-8"))["checkpoint"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            return f"{str(card)!r} is not a model card with a 'checkpoint' entry ({type(err).__name__}: {err})"
+        return _safetensors_problem(path / str(weights))
+    if path.suffix != ".safetensors":
+        return f"{str(path)!r} is neither a .safetensors file nor a `bench train` directory (pickled checkpoints are never loaded)"
+    return _safetensors_problem(path)
+
+
+def _pretrained_problem(path: Path) -> str | None:
+    """Why path is not a weights file that torch loads with weights_only=True into a dict of tensors, or None."""
+    if not path.is_file():
+        return f"{str(path)!r}: no such file" if not path.exists() else f"{str(path)!r} is a directory, not a weights file"
+    import torch
+
+    try:
+        # Memory-mapped, a large file is not read: only its index is (mmap needs torch's zip format).
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except Exception as err:  # torch raises many types for files it cannot unpickle safely
+        # torch's refusals run to paragraphs of advice on unsafe loading: keep the unpickler's finding, else the first sentence.
+        finding = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
+        text = finding.group(1) if finding else str(err).strip()
+        detail = re.split(r"(?<=\.)\s", text, maxsplit=1)[0] or "the file is empty or cut short"
+        return f"{str(path)!r} cannot be loaded with torch.load(weights_only=True) ({type(err).__name__}: {detail})"
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return f"{str(path)!r} does not hold a state dict (a table of parameter names to tensors)"
+    return None
+
+
+def _unknown_parameter(param: str, owner: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(param, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown parameter{hint}; {owner} accepts {', '.join(allowed) if allowed else 'no parameters'}"
+
+
+def _metric_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of a metric's constructor (a metric without one of its own takes none)."""
+    return {k: p for k, p in inspect.signature(cls).parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _type_problem(value: Any, param: inspect.Parameter) -> str | None:
+    """A mismatch between value and the type of param's default (ints pass for floats), or None."""
+    default = param.default
+    if default is inspect.Parameter.empty or default is None:
+        return None
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
+        return None
+    return f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
+
+
+def _check_metric(found: SuiteProblems, key: str, entry: MetricConfig) -> type | None:
+    """The entry's metric class after checking its parameters' names, types and values; None for an unknown name."""
+    from bench.metrics import get_metric
+
+    try:
+        cls = get_metric(entry.name)
+    except BenchError as err:
+        found.add(f"{key}.name", str(err))
+        return None
+    allowed = _metric_parameters(cls)
+    for param, value in entry.params.items():
+        if param not in allowed:
+            found.add(f"{key}.params.{param}", _unknown_parameter(param, entry.name, list(allowed)))
+        elif problem := _type_problem(value, allowed[param]):
+            found.add(f"{key}.params.{param}", problem)
+    if not found.failed(f"{key}.params"):
+        try:
+            cls(**entry.params)
+        except (TypeError, ValueError) as err:
+            found.add(f"{key}.params", str(err))
+    return cls
+
+
+def _expand_sweep(found: SuiteProblems, key: str, entry: MetricConfig, cls: type) -> list[tuple[str, MetricConfig]]:
+    """The entry itself, or one entry per value of its sweep, each with the config key that names it in errors."""
+    if not entry.sweep:
+        return [(key, entry)]
+    if len(entry.sweep) != 1:
+        found.add(f"{key}.sweep", f"sweep one parameter per entry (a curve has one axis), got {sorted(entry.sweep)}")
+        return []
+    ((param, values),) = entry.sweep.items()
+    where = f"{key}.sweep.{param}"
+    allowed = _metric_parameters(cls)
+    if param in entry.params:
+        found.add(where, "is also set in params; set it in one place")
+    elif not isinstance(values, list) or not values:
+        found.add(where, f"expected a non-empty array of values, got {values!r}")
+    elif param not in allowed:
+        found.add(where, _unknown_parameter(param, entry.name, list(allowed)))
+    if found.failed(where):
+        return []
+    base = dataclasses.replace(entry, sweep={})
+    curve = base.column()
+    expanded = []
+    for j, value in enumerate(values):
+        problem = _type_problem(value, allowed[param])
+        if problem is None:
+            try:
+                cls(**{**entry.params, param: value})
+            except (TypeError, ValueError) as err:
+                problem = str(err)
+        if problem:
+            found.add(f"{where}[{j}]", problem)
+            continue
+        metric = dataclasses.replace(base, params={**entry.params, param: value}, label=f"{curve}@{param}={value}", curve=curve,
+                                     sweep_param=param, sweep_value=value)
+        expanded.append((f"{where}[{j}]", metric))
+    return expanded
+
+
+def _check_data(found: SuiteProblems, data: DataConfig) -> DataConfig:
+    _check_choice(found, "data.source", data.source, tuple(DATA_SOURCES.names()))
+    _check_choice(found, "data.split", data.split, SPLITS)
+    _check_positive(found, "data.image_size", data.image_size)
+    _check_positive(found, "data.limit", data.limit, allow_zero=True)
+    root = _expanded(found, "data.root", data.root)
+    manifest = _expanded(found, "data.manifest", data.manifest) if data.manifest else ""
+    # An invalid source leaves unknown what its root must hold.
+    if data.source == "folder" and not found.failed("data.source") and not found.failed("data.root"):
+        if not Path(root).is_dir():
+            found.add("data.root", f"{root!r} is not a directory")
+        elif manifest and not found.failed("data.manifest") and not (Path(root) / manifest).is_file():
+            found.add("data.manifest", f"{manifest!r}: no such file under {root}")
+    elif data.source == "synthetic":
+        for split, per_label in data.synthetic.counts.items():
+            _check_choice(found, f"data.synthetic.counts.{split}", split, SPLITS)
+            if not isinstance(per_label, dict):
+                found.add(f"data.synthetic.counts.{split}", f"expected a table of counts per label {list(LABELS)}, got {per_label!r}")
+                continue
+            for label, count in per_label.items():
+                _check_choice(found, f"data.synthetic.counts.{split}.{label}", label, LABELS)
+                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                    found.add(f"data.synthetic.counts.{split}.{label}", f"must be a whole number >= 0, got {count!r}")
+    return dataclasses.replace(data, root=root, manifest=manifest)
+
+
+def _check_models(found: SuiteProblems, models: list[ModelConfig]) -> list[ModelConfig]:
+    if not models:
+        found.add("models", "at least one [[models]] entry is required")
+    seen: dict[str, int] = {}
+    resolved = []
+    for i, m in enumerate(models):
+        key = f"models[{i}]"
+        if m.name in seen:
+            found.add(f"{key}.name", f"duplicate model name {m.name!r} (models[{seen[m.name]}] has it)")
+        seen.setdefault(m.name, i)
+        _check_choice(found, f"{key}.arch", m.arch, tuple(ARCHITECTURES.names()))
+        if not 0 <= m.dropout < 1:
+            found.add(f"{key}.dropout", f"must lie in [0, 1), got {m.dropout}")
+        paths = {k: _expanded(found, f"{key}.{k}", getattr(m, k)) for k in ("checkpoint", "pretrained") if getattr(m, k)}
+        for path_key, value in paths.items():
+            if not found.failed(f"{key}.{path_key}"):
+                problem = (_checkpoint_problem if path_key == "checkpoint" else _pretrained_problem)(Path(value))
+                if problem:
+                    found.add(f"{key}.{path_key}", problem)
+        resolved.append(dataclasses.replace(m, **paths))
+        _check_positive(found, f"{key}.train.epochs", m.train.epochs)
+        _check_positive(found, f"{key}.train.batch_size", m.train.batch_size)
+        _check_positive(found, f"{key}.train.lr", m.train.lr)
+        _check_positive(found, f"{key}.train.weight_decay", m.train.weight_decay, allow_zero=True)
+        _check_choice(found, f"{key}.train.select", m.train.select, SELECT_KEYS)
+    return resolved
+
+
+def _check_methods(found: SuiteProblems, methods: list[MethodConfig]) -> None:
+    from bench.core import registry
+
+    if not methods:
+        found.add("methods", "at least one [[methods]] entry is required")
+    seen: dict[tuple[str, str], int] = {}
+    for i, method in enumerate(methods):
+        key = f"methods[{i}]"
+        if found.failed(key):
+            continue
+        try:
+            cls = registry.get(method.name)
+        except BenchError as err:
+            found.add(f"{key}.name", str(err))
+            continue
+        problems = registry.check_params(cls, method.params)
+        if problems:
+            found.add(f"{key}.params", "; ".join(problems))
+            continue
+        # Defaults written out or left out make the same explainer: compare what the adapter will be built with.
+        defaults = {k: p.default for k, p in registry.parameters(cls).items() if p.default is not inspect.Parameter.empty}
+        identity = (method.name, json.dumps({**defaults, **method.params}, sort_keys=True, default=str))
+        if identity in seen:
+            found.add(key, f"repeats methods[{seen[identity]}]: {method.name} with the same parameters; remove one or change its params")
+        seen.setdefault(identity, i)
+
+
+def _check_metrics(found: SuiteProblems, entries: list[MetricConfig]) -> list[MetricConfig]:
+    if not entries:
+        found.add("metrics", "at least one [[metrics]] entry is required")
+    columns: dict[str, str] = {}
+    metrics = []
+    for i, entry in enumerate(entries):
+        key = f"metrics[{i}]"
+        if found.failed(key):
+            continue
+        cls = _check_metric(found, key, dataclasses.replace(entry, sweep={}))
+        if cls is None or found.failed(f"{key}.params"):
+            continue
+        for where, metric in _expand_sweep(found, key, entry, cls):
+            if metric.column() in columns:
+                found.add(where, f"column {metric.column()!r} appears twice (also {columns[metric.column()]}); give one a label")
+            columns.setdefault(metric.column(), where)
+            metrics.append(metric)
+    return metrics
+
+
+def _check_settings(found: SuiteProblems, cfg: SuiteConfig) -> None:
+    run = cfg.run
+    _check_choice(found, "run.device", run.device, DEVICES)
+    _check_choice(found, "run.target", run.target, TARGETS)
+    _check_positive(found, "run.batch_size", run.batch_size)
+    _check_positive(found, "run.shard_size", run.shard_size)
+    _check_positive(found, "measure.batch_size", cfg.measure.batch_size)
+    _check_positive(found, "measure.repeats", cfg.measure.repeats)
+    _check_positive(found, "measure.warmup", cfg.measure.warmup, allow_zero=True)
+    _check_positive(found, "leaderboard.bootstrap", cfg.leaderboard.bootstrap)
+    _check_positive(found, "store.maps_limit", cfg.store.maps_limit, allow_zero=True)
+    _check_range(found, "agreement.top_fraction", cfg.agreement.top_fraction, 0, 1, closed_high=True)
+    _check_range(found, "leaderboard.confidence", cfg.leaderboard.confidence, 0, 1, closed_high=False)
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.suite.name):
+        found.add("suite.name", f"{cfg.suite.name!r}: use letters, digits, '.', '_' and '-' only")
+
+
+def collect_suite(data: dict, file: str) -> tuple[SuiteConfig, SuiteProblems]:
+    """The suite as far as it validates, and every error found in it.
+
+    The config is complete only when there are no errors (invalid values stand at their defaults); callers that
+    check more before reporting, like bench.core.validation, add their findings and then raise them all together.
+    """
+    found = SuiteProblems(file)
+    cfg = _build(SuiteConfig, data, found, "")
+    data_cfg = _check_data(found, cfg.data)
+    models = _check_models(found, cfg.models)
+    _check_methods(found, cfg.methods)
+    metrics = _check_metrics(found, cfg.metrics)
+    _check_settings(found, cfg)
+    return dataclasses.replace(cfg, data=data_cfg, models=models, metrics=metrics, path=file), found
+
+
+def parse_suite(data: dict, file: str) -> SuiteConfig:
+    """A validated SuiteConfig from already-parsed TOML data; SuiteErrors lists every error, each naming file and key."""
+    cfg, found = collect_suite(data, file)
+    found.raise_if_any()
+    return cfg
+
+
+def read_suite(path: str | Path) -> dict:
+    """The TOML data of a suite file; an unreadable file or invalid TOML raises SuiteErrors."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise SuiteErrors([ConfigError(file, None, f"cannot read suite file: {err.strerror}")]) from err
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SuiteErrors([ConfigError(file, None, f"not valid TOML: {err}")]) from err
+
+
+def load_suite(path: str | Path) -> SuiteConfig:
+    """Read and validate a suite file (names, types and values; bench.core.validation.probe_suite goes further)."""
+    return parse_suite(read_suite(path), str(path))

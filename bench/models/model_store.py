@@ -1,0 +1,87 @@
+"""Models of a suite: loaded from a checkpoint, or trained once under a lock and cached by a fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.core.config import ModelConfig, SuiteConfig
+from bench.core.errors import InputError
+from bench.data.suite_data import SuiteData
+from bench.models.checkpoint import file_digest, load_checkpoint
+from bench.models.resnet import ModelSpec, build_model
+from bench.models.training import CARD, TRAINER_VERSION, load_trained, train
+from bench.utils.file_lock import file_lock
+
+
+def cache_dir() -> Path:
+    """Where trained models are cached: $BENCH_CACHE, else .cache/bench in the working directory."""
+    return Path(os.environ.get("BENCH_CACHE", ".cache/bench"))
+
+
+def model_spec(m: ModelConfig) -> ModelSpec:
+    """The architecture part of a model entry."""
+    return ModelSpec(arch=m.arch, dropout=m.dropout, batchnorm=m.batchnorm, pretrained=m.pretrained or None)
+
+
+def training_fingerprint(m: ModelConfig, data: SuiteData) -> str:
+    """Hash of everything a trained model depends on: architecture, training, data and trainer version."""
+    pretrained = file_digest(Path(m.pretrained)) if m.pretrained else None
+    identity = {"spec": asdict(model_spec(m)) | {"pretrained": pretrained}, "train": asdict(m.train), "data": data.digest,
+                "size": data.image_size, "trainer": TRAINER_VERSION}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def checkpoint_weights(path: Path) -> Path:
+    """The weights file of a checkpoint entry: the file itself, or the selected epoch of a `bench train` directory."""
+    if path.is_dir():
+        if not (path / CARD).is_file():
+            raise InputError(path, "checkpoint", f"no {CARD}: point at a model directory made by `bench train` or a .safetensors file")
+        return path / json.loads((path / CARD).read_text())["checkpoint"]
+    return path
+
+
+def is_trained(directory: Path) -> bool:
+    """Whether a model directory holds a finished training (its card is written last)."""
+    return (Path(directory) / CARD).is_file()
+
+
+def ensure_trained(m: ModelConfig, directory: Path, data: SuiteData, device: torch.device) -> Path:
+    """Train the model into directory unless it is there; concurrent callers wait on a lock and train it once."""
+    directory = Path(directory)
+    if is_trained(directory):
+        return directory
+    with file_lock(directory.with_name(directory.name + ".lock")):
+        if not is_trained(directory):
+            has_test = any(r.split == "test" for r in data.refs)
+            train(model_spec(m), m.train, data.split("train"), data.split("val"), directory, device=device,
+                  test_split=data.split("test") if has_test else None,
+                  extra_card={"dataset_digest": data.digest, "image_size": data.image_size, "data_root": str(data.root)})
+    return directory
+
+
+def load_model(m: ModelConfig, directory: Path, trained_here: bool) -> tuple[nn.Module, dict, Path]:
+    """(model in eval mode, model card, weights file) of a trained directory or a checkpoint entry."""
+    path = Path(directory) if trained_here else Path(m.checkpoint)
+    if path.is_dir():
+        model, card = load_trained(path)
+        return model, card, path / card["checkpoint"]
+    model = load_checkpoint(build_model(model_spec(m)), path)
+    return model.eval(), {"model": asdict(model_spec(m)), "checkpoint": path.name}, path
+
+
+def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> tuple[nn.Module, dict, Path]:
+    """(model on device, card, weights file) for one model entry, training it first if needed."""
+    from bench.pipeline.plan import model_ref
+
+    ref = model_ref(m, data)
+    if ref.trained_here:
+        ensure_trained(m, Path(ref.directory), data, device)
+    model, card, weights = load_model(m, Path(ref.directory), ref.trained_here)
+    return model.to(device).eval(), card, weights

@@ -1,0 +1,138 @@
+"""Writing a suite's results: leaderboard CSV and Markdown, the long record CSV and model cards."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from bench.core.config import SuiteConfig
+from bench.metrics import get_metric
+from bench.utils.atomic_files import write_text_atomic
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
+    """The leaderboard as Markdown: one table per model, metric cells 'mean [CI]'."""
+    columns = [(m.column(), get_metric(m.name).direction) for m in cfg.metrics]
+    lines = [f"# Leaderboard: {cfg.suite.name} (suite version {cfg.suite.version})", ""]
+    if context.get("missing"):
+        lines += [f"**Incomplete:** {context['missing']} of {context['planned']} planned units are not stored yet (an interrupted or "
+                  "partial run); the tables show what is stored. `bench merge` lists the missing units.", ""]
+    if cfg.suite.description:
+        lines += [cfg.suite.description, ""]
+    lines += [f"Split `{cfg.data.split}`, {context['samples']} samples, explained class: {cfg.run.target}; dataset digest "
+              f"`{context['dataset_digest'][:16]}`; device {context['device']}. Metric cells: mean [{cfg.leaderboard.confidence:.0%} "
+              f"bootstrap CI] over samples where the metric is defined; arrows give the better direction. Runtime: median ms per image "
+              f"(IQR) at batch size {cfg.measure.batch_size}; × ideal: runtime over the cost of the method's forward/backward passes "
+              f"at the model's measured speed; memory: peak MiB above the baseline (see bench/utils/measure.py).", ""]
+    for model, rows in (board.groupby("model", sort=False) if not board.empty else []):
+        clf = context.get("classifiers", {}).get(model, {})
+        lines += [f"## Model `{model}`", ""]
+        if clf:
+            lines += [f"Classifier on `{cfg.data.split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
+                      f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
+        head = ["implementation", "library"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in columns]
+        head += ["ms/img (IQR)", "× ideal", "peak MiB", "metrics ms/img", "n", "undefined", "failures"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for _, r in rows.iterrows():
+            cells = [f"`{r['implementation']}`", f"{r['library']} {r['version']}"]
+            for c, _ in columns:
+                best = r.get(f"{c}_rank") == 1
+                cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
+                cells.append(f"**{cell}**" if best else cell)
+            cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1),
+                      _fmt(r.get("metrics_ms_per_image"), 2),
+                      str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def agreement_markdown(agreement: pd.DataFrame, cfg: SuiteConfig) -> str:
+    """The agreement section: one row per pair of implementations of one method."""
+    lines = ["## Agreement between implementations", "",
+             f"Same model, layer, inputs and targets; maps relu'd and min-max normalised first. Pearson and Spearman correlation, "
+             f"overlap of the top {cfg.agreement.top_fraction:.0%} pixels, largest absolute difference; mean [CI] over samples. "
+             "Known causes of disagreement are listed in the README (\"Known differences\").", "",
+             "| model | method | implementation A | implementation B | Pearson | Spearman | top overlap | max abs diff | n |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in agreement.iterrows():
+        cells = [f"`{r['model']}`", r["method"], f"`{r['a']}`", f"`{r['b']}`"]
+        cells += [f"{_fmt(r[m])} [{_fmt(r[m + '_ci_low'])}, {_fmt(r[m + '_ci_high'])}]" for m in ("pearson", "spearman", "top_overlap", "max_abs_diff")]
+        cells.append(str(int(r["samples"])))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def metric_agreement_markdown(table: pd.DataFrame) -> str:
+    """Kendall's tau between metrics, one matrix per model: metrics that rank the implementations differently."""
+    lines = ["## Do the metrics agree?", "",
+             "Kendall's tau-b between the rankings of the implementations by each pair of metrics (each metric's better "
+             "direction first). Near 1: same order; near 0 or negative: the metrics disagree about which method is best.", ""]
+    for model, group in table.groupby("model", sort=False):
+        metrics = list(dict.fromkeys(list(group["metric_a"]) + list(group["metric_b"])))
+        tau = {(r.metric_a, r.metric_b): r.kendall_tau for r in group.itertuples()}
+        lines += [f"Model `{model}`:", "", "| | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        for a in metrics:
+            cells = ["1" if a == b else _fmt(tau.get((a, b), tau.get((b, a))), 2) for b in metrics]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def curve_table(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
+    """Long table of every metric sweep: one row per (model, implementation, curve, swept value) with mean and CI."""
+    rows = []
+    for m in (m for m in cfg.metrics if m.sweep_param):
+        c = m.column()
+        for _, r in board.iterrows():
+            rows.append({"model": r["model"], "implementation": r["implementation"], "curve": m.curve, "metric": m.name,
+                         "parameter": m.sweep_param, "value": m.sweep_value, "mean": r[c], "ci_low": r[f"{c}_ci_low"], "ci_high": r[f"{c}_ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def curves_markdown(curves: pd.DataFrame) -> str:
+    """One table per metric sweep and model: implementations down, the swept parameter's values across."""
+    lines = ["## Curves", "", ("Metrics swept over one parameter (a `sweep` in the suite), e.g. the cascading randomisation "
+                              "from the head down (blocks = 1, 2, …; 0 = every block). Cells: mean over samples."), ""]
+    for (curve, model), group in curves.groupby(["curve", "model"], sort=False):
+        direction = get_metric(group["metric"].iloc[0]).direction
+        values = list(dict.fromkeys(group["value"]))
+        param = group["parameter"].iloc[0]
+        lines += [f"`{curve}` over `{param}` on model `{model}` ({direction} is better):", "",
+                  "| implementation | " + " | ".join(f"{param}={v}" for v in values) + " |", "|---|" + "---|" * len(values)]
+        for implementation, rows in group.groupby("implementation", sort=False):
+            means = dict(zip(rows["value"], rows["mean"], strict=True))
+            lines.append(f"| `{implementation}` | " + " | ".join(_fmt(means.get(v)) for v in values) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
+                  agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None, *,
+                  scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None) -> list[Path]:
+    """Write scores.csv and costs.csv (tidy), their views leaderboard.csv and leaderboard.md, records.csv and the other tables."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
+    text = markdown(board, cfg, context)
+    tables = {"scores.csv": scores, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement}
+    curves = curve_table(board, cfg) if not board.empty else pd.DataFrame()
+    tables["curves.csv"] = curves
+    for name, table in tables.items():
+        if table is not None and not table.empty:
+            paths.append(out_dir / name)
+            write_text_atomic(paths[-1], table.to_csv(index=False, float_format="%.6g"))
+    if metric_agreement is not None and not metric_agreement.empty:
+        text += "\n" + metric_agreement_markdown(metric_agreement)
+    if not curves.empty:
+        text += "\n" + curves_markdown(curves)
+    if agreement is not None and not agreement.empty:
+        text += "\n" + agreement_markdown(agreement, cfg)
+    write_text_atomic(paths[0], board.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(paths[1], text)
+    write_text_atomic(paths[2], records.to_csv(index=False, float_format="%.6g"))
+    return paths

@@ -1,0 +1,88 @@
+"""Aggregation: bootstrap intervals, counts, ranks, comparability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.core.config import MetricConfig
+from bench.pipeline.records import ExplainRecord, Failure, Implementation, ModelInfo, ScoreRecord
+from bench.reporting.tables import IncomparableRecords, StoredRun, bootstrap_ci, build_leaderboard, score_table
+from tests.suites import tiny_suite
+
+
+def test_bootstrap_ci_matches_normal_theory_for_large_samples() -> None:
+    values = np.random.default_rng(0).normal(2.0, 1.0, 400)
+    low, high = bootstrap_ci(values, resamples=4000, confidence=0.95, seed=1)
+    se = values.std(ddof=1) / np.sqrt(len(values))
+    assert low == pytest.approx(values.mean() - 1.96 * se, abs=0.02)
+    assert high == pytest.approx(values.mean() + 1.96 * se, abs=0.02)
+    assert bootstrap_ci(values, resamples=100, confidence=0.95, seed=1) == bootstrap_ci(values, resamples=100, confidence=0.95, seed=1)
+
+
+def _run(*rows: tuple[str, list[float | None], str, int], metric: MetricConfig) -> StoredRun:
+    """A stored run with one explain and one score record per (adapter, values, dataset digest, failed samples)."""
+    explains, scores = [], []
+    for adapter, values, digest, failed in rows:
+        ids = [f"s{i}" for i in range(len(values))]
+        header = {"suite": "tiny", "suite_version": 1, "dataset_digest": digest, "device": "cpu"}
+        model = ModelInfo("m", "fp", "x", "layer4")
+        impl = Implementation(adapter, adapter, "inhouse", "1")
+        failures = [Failure("explain", [f"f{i}" for i in range(failed)], "e")] if failed else []
+        explains.append(ExplainRecord(**header, key=f"e-{adapter}", model=model, implementation=impl, params={}, shard=0,
+                                      sample_ids=ids + [f"f{i}" for i in range(failed)], failures=failures))
+        scores.append((metric, ScoreRecord(**header, key=f"s-{adapter}", explain_key=f"e-{adapter}", model=model, implementation=impl, params={},
+                                           shard=0, metric=metric.name, metric_params={}, column=metric.column(), sample_ids=ids,
+                                           values=values, statuses=["ok" if v is not None else "undefined" for v in values])))
+    return StoredRun(explains, scores, [], [], [])
+
+
+def test_means_counts_and_ranks(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    cfg = type(cfg)(**{**cfg.__dict__, "metrics": [m for m in cfg.metrics if m.name == "iou_topk"]})
+    run = _run(("a", [0.2, 0.4, None], "d", 0), ("b", [0.9, 0.7, 0.8], "d", 2), metric=cfg.metrics[0])
+    board = build_leaderboard(run, cfg).set_index("implementation")
+    assert board.loc["a", "iou_topk"] == pytest.approx(0.3) and board.loc["a", "iou_topk_undefined"] == 1 and board.loc["a", "iou_topk_n"] == 2
+    assert board.loc["b", "iou_topk_rank"] == 1 and board.loc["a", "iou_topk_rank"] == 2 and board.loc["b", "failures"] == 2
+    assert board.loc["b", "iou_topk_ci_low"] <= 0.8 <= board.loc["b", "iou_topk_ci_high"]
+    assert board.loc["b", "samples"] == 5
+
+
+def test_lower_is_better_metrics_rank_the_smallest_first(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    cfg = type(cfg)(**{**cfg.__dict__, "metrics": [MetricConfig("complexity")]})
+    scores = score_table(_run(("a", [1.0, 2.0], "d", 0), ("b", [3.0, 4.0], "d", 0), metric=cfg.metrics[0]), cfg).set_index("implementation")
+    assert scores.loc["a", "rank"] == 1 and scores.loc["b", "rank"] == 2
+
+
+def test_records_of_different_data_are_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    with pytest.raises(IncomparableRecords, match="dataset_digest"):
+        build_leaderboard(_run(("a", [0.1], "one", 0), ("b", [0.2], "two", 0), metric=cfg.metrics[0]), cfg)
+
+
+def test_kendall_tau_b_matches_scipy() -> None:
+    from scipy import stats
+
+    from bench.reporting.tables import kendall_tau_b
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        a, b = rng.integers(0, 4, 9).astype(float), rng.integers(0, 4, 9).astype(float)
+        assert kendall_tau_b(a, b) == pytest.approx(stats.kendalltau(a, b).statistic)
+
+
+def test_metric_rank_agreement_honours_directions(tmp_path, monkeypatch) -> None:
+    import pandas as pd
+
+    from bench.reporting.tables import metric_rank_agreement
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    cfg = type(cfg)(**{**cfg.__dict__, "metrics": [MetricConfig("iou_topk"), MetricConfig("complexity")]})
+    board = pd.DataFrame({"model": ["m"] * 3, "iou_topk": [0.1, 0.5, 0.9], "complexity": [3.0, 2.0, 1.0]})
+    table = metric_rank_agreement(board, cfg)
+    assert table["kendall_tau"].tolist() == [pytest.approx(1.0)]  # lower complexity is better: same order
