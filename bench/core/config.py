@@ -27,6 +27,7 @@ from bench.models.architectures import ARCHITECTURES
 CARD = "model_card.json"
 SELECT_KEYS = ("roc_auc", "accuracy", "loss")
 TARGETS = ("label", "predicted")
+MAP_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -158,10 +159,11 @@ class AgreementConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """[store]: which canonical maps are kept (float16 safetensors beside the records) for re-scoring and galleries."""
+    """[store]: which canonical maps are kept (safetensors beside the records) for re-scoring and galleries, and in what precision."""
 
     maps: bool = True
     maps_limit: int = 0
+    maps_dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -605,6 +607,7 @@ def _check_settings(found: SuiteProblems, cfg: SuiteConfig) -> None:
     _check_positive(found, "measure.warmup", cfg.measure.warmup, allow_zero=True)
     _check_positive(found, "leaderboard.bootstrap", cfg.leaderboard.bootstrap)
     _check_positive(found, "store.maps_limit", cfg.store.maps_limit, allow_zero=True)
+    _check_choice(found, "store.maps_dtype", cfg.store.maps_dtype, MAP_DTYPES)
     _check_range(found, "agreement.top_fraction", cfg.agreement.top_fraction, 0, 1, closed_high=True)
     _check_range(found, "leaderboard.confidence", cfg.leaderboard.confidence, 0, 1, closed_high=False)
     if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.suite.name):

@@ -73,11 +73,11 @@ def _explainer(method: MethodConfig, model: nn.Module, info: ModelInfo) -> Expla
     return registry.get(method.name)(model, target_layer=info.target_layer, **method.params)
 
 
-def _explain_fn(explainer: Explainer, spatial: tuple[int, ...]) -> Callable[..., torch.Tensor]:
+def _explain_fn(explainer: Explainer, spatial: tuple[int, ...], dtype: str) -> Callable[..., torch.Tensor]:
     """The explainer as (inputs, targets, seeds) -> canonical maps on the inputs' device, as the store would return them."""
     def explain(x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
         raw = explainer.attribute(x, target, seeds=seeds)
-        return map_codec.roundtrip(canonicalize(raw, spatial=spatial, channel_reduction=explainer.channel_reduction).to(x.device))
+        return map_codec.roundtrip(canonicalize(raw, spatial=spatial, channel_reduction=explainer.channel_reduction).to(x.device), dtype)
     return explain
 
 
@@ -117,7 +117,7 @@ def _explain_shard(unit: Unit, ws: Workspace, explainer: Explainer, seeds: torch
     samples = ws.samples(unit.sample_ids)
     targets = ws.targets(unit.model)[[ws._index[s] for s in unit.sample_ids]]
     spatial = tuple(samples.images.shape[2:])
-    explain = _explain_fn(explainer, spatial)
+    explain = _explain_fn(explainer, spatial, ws.cfg.store.maps_dtype)
     maps = torch.full((len(samples), *spatial), float("nan"), device=ws.device)
     failures, diagnostics, seconds = [], {}, 0.0
     for start in range(0, len(samples), ws.cfg.run.batch_size):
@@ -144,16 +144,17 @@ def run_explain_job(job: Job, ws: Workspace) -> None:
     seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), ids, ws.device)
     lazy = _LazyExplainer(lambda: _explainer(unit.method, model, info))
     try:
-        maps = ws.store.read_maps(unit.key, ids) if job.explain_stored else None
+        maps = ws.store.read_maps(unit.key, ids, cfg.store.maps_dtype) if job.explain_stored else None
         if job.explain_stored and maps is not None:
             failed = {s for f in ws.store.read(unit.key).failures for s in f.sample_ids}
         else:
             maps, failures, diagnostics, seconds = _explain_shard(unit, ws, lazy.get(), seeds)
             failed = {s for f in failures for s in f.sample_ids}
+            keep = cfg.store.maps and (cfg.store.maps_limit == 0 or ws._index[ids[-1]] < cfg.store.maps_limit)
+            if keep:
+                # Also when only the sidecar was missing (a fresh clone of published records): the next metric reads it.
+                ws.store.write_maps(unit.key, ids, maps, cfg.store.maps_dtype)
             if not job.explain_stored:
-                keep = cfg.store.maps and (cfg.store.maps_limit == 0 or ws._index[ids[-1]] < cfg.store.maps_limit)
-                if keep:
-                    ws.store.write_maps(unit.key, ids, maps)
                 ws.store.write(ExplainRecord(**_header(unit, ws), model=info, implementation=implementation(cls), params=unit.method.params,
                                              shard=unit.shard, sample_ids=ids, failures=failures, diagnostics=diagnostics,
                                              explain_seconds=seconds, maps_stored=bool(keep)))
@@ -176,7 +177,7 @@ def _score(job: Job, ws: Workspace, model: nn.Module, info: ModelInfo, maps: tor
     seconds = {s.key: 0.0 for s, _ in metrics}
     failures: dict[str, list[Failure]] = {s.key: [] for s, _ in metrics}
     ok = torch.tensor([s not in failed for s in unit.sample_ids])
-    explain_with = lambda other: _explain_fn(_explainer(unit.method, other, info), spatial)  # noqa: E731
+    explain_with = lambda other: _explain_fn(_explainer(unit.method, other, info), spatial, cfg.store.maps_dtype)  # noqa: E731
     for start in range(0, len(samples), cfg.run.batch_size):
         batch = torch.arange(start, min(start + cfg.run.batch_size, len(samples)))
         batch = batch[ok[batch]]
@@ -186,7 +187,7 @@ def _score(job: Job, ws: Workspace, model: nn.Module, info: ModelInfo, maps: tor
         ctx = MetricContext(maps=maps[batch.to(maps.device)], x=normalise(samples.images[batch].to(ws.device)), target=targets[batch].to(ws.device),
                             masks=samples.masks[batch].to(ws.device), model=model, seed=tie_seed, seeds=metric_seeds[batch.to(ws.device)],
                             explain_seeds=seeds[batch.to(ws.device)], pixel_mean=MEAN, pixel_std=STD, explain_with=explain_with,
-                            explain=lambda x, t, s=None: _explain_fn(lazy.get(), spatial)(x, t, s))
+                            explain=lambda x, t, s=None: _explain_fn(lazy.get(), spatial, cfg.store.maps_dtype)(x, t, s))
         for s, metric in metrics:
             began = time.perf_counter()
             try:

@@ -94,7 +94,8 @@ def _claimed_run(job: Job, ws: Workspace) -> str:
             return "done"
         began = time.time()
         run_job(current, ws)
-        ws.store.log_execution({"kind": current.lead.kind, "keys": current.keys or [current.lead.key], "host": socket.gethostname(),
+        kind = "score" if current.lead.kind == "explain" and current.explain_stored else current.lead.kind
+        ws.store.log_execution({"kind": kind, "keys": current.keys or [current.lead.key], "host": socket.gethostname(),
                                 "pid": os.getpid(), "device": ws.device_text, "started": began, "seconds": time.time() - began})
         return "ran"
     finally:

@@ -79,7 +79,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
         for method in cfg.methods:
             for shard, ids in enumerate(shards):
                 explain = unit_key({**common, **identity, "kind": "explain", "method": method_identity(method), "samples": ids,
-                                    "maps": CODEC_VERSION})
+                                    "maps": [CODEC_VERSION, cfg.store.maps_dtype]})
                 units.append(Unit(explain, "explain", model, method, shard=shard, sample_ids=ids))
                 units += [Unit(unit_key({"kind": "score", "explain": explain, "metric": metric_identity(metric)}), "score", model, method,
                                metric, shard, ids, source_key=explain) for metric in cfg.metrics]

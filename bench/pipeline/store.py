@@ -70,14 +70,14 @@ class RecordStore:
                 out.update({r.key: r for r in self._load(path)})
         return out
 
-    def write_maps(self, key: str, sample_ids: list[str], maps: torch.Tensor) -> None:
+    def write_maps(self, key: str, sample_ids: list[str], maps: torch.Tensor, dtype: str) -> None:
         """Store an explain unit's canonical maps (before its record, which marks the unit done)."""
-        half, scale = map_codec.encode(maps.cpu())
-        blob = save({"maps": half.contiguous(), "scale": scale.contiguous()},
-                    metadata={"sample_ids": json.dumps(sample_ids), "codec": str(map_codec.CODEC_VERSION)})
+        stored, scale = map_codec.encode(maps.cpu(), dtype)
+        blob = save({"maps": stored.contiguous(), "scale": scale.contiguous()},
+                    metadata={"sample_ids": json.dumps(sample_ids), "codec": str(map_codec.CODEC_VERSION), "dtype": dtype})
         write_bytes_atomic(self.maps_path(key), blob)
 
-    def read_maps(self, key: str, sample_ids: list[str]) -> torch.Tensor | None:
+    def read_maps(self, key: str, sample_ids: list[str], dtype: str) -> torch.Tensor | None:
         """The stored maps of these samples in this order, or None when the sidecar is absent, unreadable or holds others."""
         path = self.maps_path(key)
         if not path.is_file():
@@ -85,7 +85,8 @@ class RecordStore:
         try:
             with safe_open(str(path), framework="pt") as handle:
                 meta = handle.metadata() or {}
-            if meta.get("codec") != str(map_codec.CODEC_VERSION) or json.loads(meta.get("sample_ids", "[]")) != list(sample_ids):
+            if (meta.get("codec"), meta.get("dtype")) != (str(map_codec.CODEC_VERSION), dtype) or \
+                    json.loads(meta.get("sample_ids", "[]")) != list(sample_ids):
                 return None
             tensors = load_file(str(path))
         except (SafetensorError, OSError, json.JSONDecodeError):

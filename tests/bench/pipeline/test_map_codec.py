@@ -34,3 +34,9 @@ def test_the_round_trip_is_idempotent() -> None:
     maps = torch.rand(2, 16, generator=torch.Generator().manual_seed(1))
     once = roundtrip(maps)
     assert torch.equal(roundtrip(once), once)
+
+
+def test_float32_storage_reads_back_bit_for_bit() -> None:
+    maps = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(2)) * 1e-12
+    stored, scale = encode(maps, "float32")
+    assert stored.dtype == torch.float32 and torch.equal(decode(stored, scale), maps) and torch.equal(roundtrip(maps, "float32"), maps)

@@ -129,8 +129,8 @@ def test_without_stored_maps_a_new_metric_re_explains(tmp_path, cache, explain_c
     assert len(explain_calls) == 4 * 3
 
 
-def test_stored_maps_are_the_canonical_maps_in_float16(tmp_path, cache) -> None:
-    cfg = tiny_suite(tmp_path, methods='[[methods]]\nname = "inhouse.gradcam"\n')
+def test_stored_maps_are_the_canonical_maps_in_float16_when_asked(tmp_path, cache) -> None:
+    cfg = dataclasses.replace(tiny_suite(tmp_path, methods='[[methods]]\nname = "inhouse.gradcam"\n'), store=StoreConfig(maps_dtype="float16"))
     run_suite(cfg)
     store = RecordStore(cfg.results_dir() / "records")
     explains = [r for r in store.read_all().values() if r.kind == "explain"]
@@ -139,7 +139,22 @@ def test_stored_maps_are_the_canonical_maps_in_float16(tmp_path, cache) -> None:
 
     tensors = load_file(str(store.maps_path(explains[0].key)))
     assert tensors["maps"].dtype == torch.float16 and tensors["maps"].shape == (len(explains[0].sample_ids), 64, 64)
-    assert store.read_maps(explains[0].key, list(reversed(explains[0].sample_ids))) is None  # another order is not these maps
+    assert store.read_maps(explains[0].key, list(reversed(explains[0].sample_ids)), "float16") is None  # another order is not these maps
+    assert store.read_maps(explains[0].key, explains[0].sample_ids, "float32") is None  # nor another precision
+
+
+def test_float32_maps_give_the_scores_of_unquantised_maps_and_differ_from_float16_only_by_rounding(tmp_path, cache) -> None:
+    half = dataclasses.replace(tiny_suite(tmp_path, results="half"), store=StoreConfig(maps_dtype="float16"))
+    run_suite(half)
+    full = tiny_suite(tmp_path, results="full")
+    run_suite(full)
+    from safetensors.torch import load_file
+
+    sidecar = next((full.results_dir() / "records").glob("*.maps.safetensors"))
+    assert load_file(str(sidecar))["maps"].dtype == torch.float32
+    a, b = quality(pd.read_csv(half.results_dir() / "leaderboard.csv")), quality(pd.read_csv(full.results_dir() / "leaderboard.csv"))
+    for column in ("iou_topk", "energy_in_mask"):
+        assert (a[column] - b[column]).abs().max() < 1e-2
 
 
 def test_explainer_failure_is_recorded_and_run_goes_on(tmp_path, cache, monkeypatch) -> None:
