@@ -150,6 +150,8 @@ def worker_devices(device: torch.device, workers: int) -> list[str]:
 
 def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress: Callable[[Job], None] = lambda job: None) -> list[Job]:
     """Training and explaining over `workers` local processes; calibration and timing afterwards in this process, alone."""
+    if not any(phases[:2]):
+        return run_serial(phases[2:], ws, progress)
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = get_context("spawn")
     counter = context.Value("i", 0)

@@ -16,6 +16,7 @@ import torch
 from bench.core.config import SuiteConfig
 from bench.core.errors import BenchError
 from bench.data.suite_data import SuiteData, prepare_data
+from bench.pipeline.execute import Job
 from bench.pipeline.executors import Shard, pending_phases, run_processes, run_ray, run_serial
 from bench.pipeline.plan import Plan, plan_suite
 from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
@@ -116,21 +117,29 @@ def plan(cfg: SuiteConfig, data: SuiteData, device: torch.device) -> Plan:
 def execute(plan_: Plan, cfg: SuiteConfig, data: SuiteData, device: torch.device, how: Execution = Execution()) -> list:
     """Stage 3: run the plan's missing units (those of this shard only, when sharded); returns the jobs run here."""
     ws = Workspace(cfg, data, device)
-    phases = pending_phases(plan_, ws.store)
-    if how.shard is not None:
-        phases = [[j for j in phase if how.shard.owns(j.lead.key)] for phase in phases]
-    bar = progress(range(sum(len(p) for p in phases)), desc=f"running {cfg.suite.name}", unit="job")
-    ticks = iter(bar)
-    tick = lambda job: next(ticks, None)  # noqa: E731
-    if how.executor == "ray":
-        ran = run_ray(phases, ws, how.ray_address, tick)
-    elif how.workers > 1:
-        ran = run_processes(phases, ws, how.workers, tick)
-    else:
-        ran = run_serial(phases, ws, tick)
-    for _ in ticks:
-        pass
-    return ran
+
+    def run(phases: list[list[Job]]) -> list[Job]:
+        if how.shard is not None:
+            phases = [[j for j in phase if how.shard.owns(j.lead.key)] for phase in phases]
+        ticks = iter(progress(range(sum(len(p) for p in phases)), desc=f"running {cfg.suite.name}", unit="job"))
+        tick = lambda job: next(ticks, None)  # noqa: E731
+        if how.executor == "ray":
+            ran = run_ray(phases, ws, how.ray_address, tick)
+        elif how.workers > 1:
+            ran = run_processes(phases, ws, how.workers, tick)
+        else:
+            ran = run_serial(phases, ws, tick)
+        for _ in ticks:
+            pass
+        return ran
+
+    ran = run(pending_phases(plan_, ws.store)[:1] + [[], []])
+    # Every rank needs every model before it explains (training once, under a lock): only then are the weights
+    # digests known that tell records of these weights from records of the same settings trained elsewhere.
+    for ref in plan_.models:
+        if ref.trained_here:
+            ws.train(ref)
+    return ran + run([[], *pending_phases(plan_, ws.store)[1:]])
 
 
 def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[StoredRun, list[dict]]:

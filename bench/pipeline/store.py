@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,9 +24,12 @@ EXECUTION_LOG = "executions.jsonl"
 class RecordStore:
     """Unit records under a directory, keyed by unit key; the record file is the marker that a unit is done."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, expected_digest: Callable[[str], str | None] | None = None) -> None:
         self.directory = Path(directory)
         self.claims = Claims(self.directory / ".claims")
+        # Keys name a model by its training fingerprint, known before training; a record made with other weights
+        # (the same settings trained on another machine) does not count as stored once this model's weights exist.
+        self.expected_digest = expected_digest
 
     def path(self, key: str) -> Path:
         """File that holds the unit with this key."""
@@ -36,11 +40,16 @@ class RecordStore:
         return self.directory / f"{key}.maps.safetensors"
 
     def has(self, key: str) -> bool:
-        """Whether a complete record of this unit, of the current schema, is stored."""
+        """Whether a complete record of this unit, of the current schema and made with the expected weights, is stored."""
         try:
-            return json.loads(self.path(key).read_text()).get("schema") == SCHEMA_VERSION
+            data = json.loads(self.path(key).read_text())
         except (OSError, json.JSONDecodeError):
             return False
+        if data.get("schema") != SCHEMA_VERSION:
+            return False
+        model = data.get("model") or {}
+        want = self.expected_digest(model.get("name", "")) if self.expected_digest else None
+        return want is None or model.get("digest") == want
 
     def write(self, record: Record) -> None:
         """Store a finished unit atomically: a crash leaves the old file or none."""

@@ -13,8 +13,9 @@ from bench.data.images import SplitData
 from bench.data.suite_data import SuiteData
 from bench.models.checkpoint import file_digest
 from bench.models.layers import default_layer
-from bench.models.model_store import ensure_trained, load_model
+from bench.models.model_store import checkpoint_weights, ensure_trained, is_trained, load_model
 from bench.models.training import predict
+from bench.pipeline.plan import model_ref
 from bench.pipeline.records import ModelInfo
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import ModelRef
@@ -27,9 +28,11 @@ class Workspace:
     def __init__(self, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> None:
         self.cfg, self.data, self.device = cfg, data, device
         self.device_text = device_description(device)
-        self.store = RecordStore(cfg.results_dir() / "records")
+        self.store = RecordStore(cfg.results_dir() / "records", expected_digest=self.weights_digest)
+        self.refs = {m.name: model_ref(m, data) for m in cfg.models}
         self._models: dict[str, tuple[nn.Module, dict, ModelInfo]] = {}
         self._targets: dict[str, torch.Tensor] = {}
+        self._digests: dict[str, str] = {}
 
     @cached_property
     def split(self) -> SplitData:
@@ -47,6 +50,13 @@ class Workspace:
     def train(self, ref: ModelRef) -> Path:
         """The model's trained directory, training it (once, under a lock) if it is not there."""
         return ensure_trained(ref.config, Path(ref.directory), self.data, self.device)
+
+    def weights_digest(self, name: str) -> str | None:
+        """SHA-256 of the model's weights file, once it exists (None before it is trained, or for unknown names)."""
+        ref = self.refs.get(name)
+        if name not in self._digests and ref is not None and (not ref.trained_here or is_trained(Path(ref.directory))):
+            self._digests[name] = file_digest(checkpoint_weights(Path(ref.directory) if ref.trained_here else Path(ref.config.checkpoint)))
+        return self._digests.get(name)
 
     def model(self, ref: ModelRef) -> tuple[nn.Module, dict, ModelInfo]:
         """(model in eval mode on the device, model card, identity for records)."""

@@ -42,6 +42,13 @@ def check_comparable(records: list[Record]) -> None:
         seen = {json.dumps(getattr(r, name)) for r in records}
         if len(seen) > 1:
             raise IncomparableRecords(f"records disagree on {name}: {sorted(seen)}")
+    digests: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        digests[r.model.name].add(r.model.digest)
+    for model, seen in digests.items():
+        if len(seen) > 1:
+            raise IncomparableRecords(f"records of model {model!r} come from different weights {sorted(d[:12] for d in seen)}: "
+                                      "run the suite to recompute those of other weights")
 
 
 def _params(params: dict) -> str:

@@ -157,6 +157,25 @@ def test_float32_maps_give_the_scores_of_unquantised_maps_and_differ_from_float1
         assert (a[column] - b[column]).abs().max() < 1e-2
 
 
+def test_records_of_other_weights_with_the_same_settings_are_recomputed(tmp_path, cache, explain_calls) -> None:
+    cfg = tiny_suite(tmp_path)
+    first = run_suite(cfg)
+    # Another machine trains the same settings into other weights: its records are not this model's.
+    from safetensors.torch import load_file, save_file
+
+    card = next(cache.glob("models/*/model_card.json"))
+    weights = card.parent / json.loads(card.read_text())["checkpoint"]
+    state = load_file(str(weights))
+    save_file({k: v + 0.01 if v.is_floating_point() else v for k, v in state.items()}, str(weights))
+    explain_calls.clear()
+    again = run_suite(cfg)
+    assert again.ran == first.ran - 1 and len(explain_calls) == 4 * 3  # everything but training
+    digests = {r.model.digest for r in RecordStore(cfg.results_dir() / "records").read_all().values()}
+    from bench.models.checkpoint import file_digest
+
+    assert digests == {file_digest(weights)}
+
+
 def test_explainer_failure_is_recorded_and_run_goes_on(tmp_path, cache, monkeypatch) -> None:
     from adapters.baselines import CentrePrior
 

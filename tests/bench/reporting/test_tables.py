@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,15 @@ def test_records_of_different_data_are_refused(tmp_path, monkeypatch) -> None:
     cfg = tiny_suite(tmp_path)
     with pytest.raises(IncomparableRecords, match="dataset_digest"):
         build_leaderboard(_run(("a", [0.1], "one", 0), ("b", [0.2], "two", 0), metric=cfg.metrics[0]), cfg)
+
+
+def test_records_of_one_model_from_different_weights_are_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    run = _run(("a", [0.1], "d", 0), ("b", [0.2], "d", 0), metric=cfg.metrics[0])
+    other = dataclasses.replace(run.explains[1], model=dataclasses.replace(run.explains[1].model, digest="y"))
+    with pytest.raises(IncomparableRecords, match="different weights"):
+        build_leaderboard(dataclasses.replace(run, explains=[run.explains[0], other]), cfg)
 
 
 def test_kendall_tau_b_matches_scipy() -> None:
