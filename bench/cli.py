@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local worker processes, one device each (timing runs alone afterwards)")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="run units here or as Ray tasks (pip install 'xai-bench[ray]')")
     p.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
-    p.add_argument("--shard", help="i/n: run only this rank's part of the plan (torchrun ranks, Slurm arrays); then `bench merge`")
+    p.add_argument("--shard", help="i/n, or auto (torchrun's RANK/WORLD_SIZE, a Slurm array's task id/count): run only this rank's part of the plan; then `bench merge`")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("plan", help="print every unit of a suite (kind, model, method, shard, passes, stored) without running any")
     p.add_argument("suite")

@@ -43,8 +43,14 @@ class Registry(Generic[T]):
     `group` adds the entry points other packages declare; `check` refuses an entry of the wrong type.
     """
 
-    def __init__(self, kind: str, builtins: Callable[[], Mapping[str, T | str]], *, group: str | None = None,
-                 check: Callable[[object], bool] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        builtins: Callable[[], Mapping[str, T | str]],
+        *,
+        group: str | None = None,
+        check: Callable[[object], bool] | None = None,
+    ) -> None:
         self.kind, self._builtins, self.group, self._check = kind, builtins, group, check
         self._table: dict[str, T | str] | None = None
 

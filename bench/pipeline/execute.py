@@ -65,8 +65,13 @@ def implementation(cls: type[Explainer]) -> Implementation:
 
 def _header(unit: Unit, ws: Workspace) -> dict:
     cfg = ws.cfg
-    return {"key": unit.key, "suite": cfg.suite.name, "suite_version": cfg.suite.version, "dataset_digest": ws.data.digest,
-            "device": ws.device_text}
+    return {
+        "key": unit.key,
+        "suite": cfg.suite.name,
+        "suite_version": cfg.suite.version,
+        "dataset_digest": ws.data.digest,
+        "device": ws.device_text,
+    }
 
 
 def _explainer(method: MethodConfig, model: nn.Module, info: ModelInfo) -> Explainer:
@@ -75,9 +80,11 @@ def _explainer(method: MethodConfig, model: nn.Module, info: ModelInfo) -> Expla
 
 def _explain_fn(explainer: Explainer, spatial: tuple[int, ...], dtype: str) -> Callable[..., torch.Tensor]:
     """The explainer as (inputs, targets, seeds) -> canonical maps on the inputs' device, as the store would return them."""
+
     def explain(x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
         raw = explainer.attribute(x, target, seeds=seeds)
         return map_codec.roundtrip(canonicalize(raw, spatial=spatial, channel_reduction=explainer.channel_reduction).to(x.device), dtype)
+
     return explain
 
 
@@ -108,8 +115,11 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
     probs = ws.probabilities(unit.model)
     targets = ws.targets(unit.model)
     report = classifier_report(probs[:, 1], ws.split.labels)
-    ws.store.write(EvaluateRecord(**_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids),
-                                  targets=targets.tolist(), report=report))
+    ws.store.write(
+        EvaluateRecord(
+            **_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids), targets=targets.tolist(), report=report
+        )
+    )
 
 
 def _explain_shard(unit: Unit, ws: Workspace, explainer: Explainer, seeds: torch.Tensor) -> tuple[torch.Tensor, list[Failure], dict, float]:
@@ -155,17 +165,36 @@ def run_explain_job(job: Job, ws: Workspace) -> None:
                 # Also when only the sidecar was missing (a fresh clone of published records): the next metric reads it.
                 ws.store.write_maps(unit.key, ids, maps, cfg.store.maps_dtype)
             if not job.explain_stored:
-                ws.store.write(ExplainRecord(**_header(unit, ws), model=info, implementation=implementation(cls), params=unit.method.params,
-                                             shard=unit.shard, sample_ids=ids, failures=failures, diagnostics=diagnostics,
-                                             explain_seconds=seconds, maps_stored=bool(keep)))
+                ws.store.write(
+                    ExplainRecord(
+                        **_header(unit, ws),
+                        model=info,
+                        implementation=implementation(cls),
+                        params=unit.method.params,
+                        shard=unit.shard,
+                        sample_ids=ids,
+                        failures=failures,
+                        diagnostics=diagnostics,
+                        explain_seconds=seconds,
+                        maps_stored=bool(keep),
+                    )
+                )
         if job.scores:
             _score(job, ws, model, info, maps.to(ws.device), failed, seeds, lazy)
     finally:
         lazy.close()
 
 
-def _score(job: Job, ws: Workspace, model: nn.Module, info: ModelInfo, maps: torch.Tensor, failed: set[str], seeds: torch.Tensor,
-           lazy: _LazyExplainer) -> None:
+def _score(
+    job: Job,
+    ws: Workspace,
+    model: nn.Module,
+    info: ModelInfo,
+    maps: torch.Tensor,
+    failed: set[str],
+    seeds: torch.Tensor,
+    lazy: _LazyExplainer,
+) -> None:
     unit, cfg = job.lead, ws.cfg
     samples = ws.samples(unit.sample_ids)
     targets = ws.targets(unit.model)[[ws._index[s] for s in unit.sample_ids]]
@@ -184,10 +213,20 @@ def _score(job: Job, ws: Workspace, model: nn.Module, info: ModelInfo, maps: tor
         if len(batch) == 0:
             continue
         ids = [samples.ids[i] for i in batch.tolist()]
-        ctx = MetricContext(maps=maps[batch.to(maps.device)], x=normalise(samples.images[batch].to(ws.device)), target=targets[batch].to(ws.device),
-                            masks=samples.masks[batch].to(ws.device), model=model, seed=tie_seed, seeds=metric_seeds[batch.to(ws.device)],
-                            explain_seeds=seeds[batch.to(ws.device)], pixel_mean=MEAN, pixel_std=STD, explain_with=explain_with,
-                            explain=lambda x, t, s=None: _explain_fn(lazy.get(), spatial, cfg.store.maps_dtype)(x, t, s))
+        ctx = MetricContext(
+            maps=maps[batch.to(maps.device)],
+            x=normalise(samples.images[batch].to(ws.device)),
+            target=targets[batch].to(ws.device),
+            masks=samples.masks[batch].to(ws.device),
+            model=model,
+            seed=tie_seed,
+            seeds=metric_seeds[batch.to(ws.device)],
+            explain_seeds=seeds[batch.to(ws.device)],
+            pixel_mean=MEAN,
+            pixel_std=STD,
+            explain_with=explain_with,
+            explain=lambda x, t, s=None: _explain_fn(lazy.get(), spatial, cfg.store.maps_dtype)(x, t, s),
+        )
         for s, metric in metrics:
             began = time.perf_counter()
             try:
@@ -209,10 +248,27 @@ def _score(job: Job, ws: Workspace, model: nn.Module, info: ModelInfo, maps: tor
             statuses.append(status)
             out.append(value if status == "ok" else None)
         m = s.metric
-        ws.store.write(ScoreRecord(**_header(s, ws), explain_key=unit.key, model=info, implementation=implementation(registry.get(unit.method.name)),
-                                   params=unit.method.params, shard=unit.shard, metric=m.name, metric_params=metric.params(), column=m.column(),
-                                   sample_ids=list(unit.sample_ids), values=out, statuses=statuses, seconds=seconds[s.key], curve=m.curve,
-                                   sweep_param=m.sweep_param, sweep_value=m.sweep_value, failures=failures[s.key]))
+        ws.store.write(
+            ScoreRecord(
+                **_header(s, ws),
+                explain_key=unit.key,
+                model=info,
+                implementation=implementation(registry.get(unit.method.name)),
+                params=unit.method.params,
+                shard=unit.shard,
+                metric=m.name,
+                metric_params=metric.params(),
+                column=m.column(),
+                sample_ids=list(unit.sample_ids),
+                values=out,
+                statuses=statuses,
+                seconds=seconds[s.key],
+                curve=m.curve,
+                sweep_param=m.sweep_param,
+                sweep_value=m.sweep_value,
+                failures=failures[s.key],
+            )
+        )
 
 
 def member_label(member: MethodConfig) -> str:
@@ -238,17 +294,30 @@ def run_agreement(unit: Unit, ws: Workspace) -> None:
         except Exception as err:  # one implementation failing must not hide the others' agreement
             failures.append(Failure("agreement", list(unit.sample_ids), error_text(err), implementation=label))
     values = []
-    for (a, b), measures in all_pairs(maps, top_fraction=ws.cfg.agreement.top_fraction, seed=stable_seed(ws.cfg.suite.seed, "ties")).items():
+    for (a, b), measures in all_pairs(
+        maps, top_fraction=ws.cfg.agreement.top_fraction, seed=stable_seed(ws.cfg.suite.seed, "ties")
+    ).items():
         for measure in MEASURES:
             for sid, value in zip(unit.sample_ids, measures[measure].cpu().tolist()):
                 values.append(AgreementValue(a, b, measure, sid, value if value == value else None))
-    ws.store.write(AgreementRecord(**_header(unit, ws), model=info, method=unit.family, members=[member_label(m) for m in unit.members],
-                                   versions={member_label(m): implementation(registry.get(m.name)) for m in unit.members}, shard=unit.shard,
-                                   sample_ids=list(unit.sample_ids), values=values, failures=failures))
+    ws.store.write(
+        AgreementRecord(
+            **_header(unit, ws),
+            model=info,
+            method=unit.family,
+            members=[member_label(m) for m in unit.members],
+            versions={member_label(m): implementation(registry.get(m.name)) for m in unit.members},
+            shard=unit.shard,
+            sample_ids=list(unit.sample_ids),
+            values=values,
+            failures=failures,
+        )
+    )
 
 
 def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, device: torch.device, repeats: int) -> dict[str, float]:
     """Milliseconds per sample of one inference forward pass and of the backward pass added by an input gradient."""
+
     def forward() -> None:
         with torch.no_grad():
             model(x)
@@ -273,7 +342,9 @@ def run_calibrate(unit: Unit, ws: Workspace) -> None:
     model, _, info = ws.model(unit.model)
     x, target = _timing_inputs(unit, ws)
     ms = model_pass_ms(model, x, target, device=ws.device, repeats=5)
-    ws.store.write(CalibrationRecord(**_header(unit, ws), model=info, forward_ms=ms["forward"], backward_ms=ms["backward"], batch_size=len(x)))
+    ws.store.write(
+        CalibrationRecord(**_header(unit, ws), model=info, forward_ms=ms["forward"], backward_ms=ms["backward"], batch_size=len(x))
+    )
 
 
 def run_timing(unit: Unit, ws: Workspace, calibration: CalibrationRecord) -> None:
@@ -281,7 +352,13 @@ def run_timing(unit: Unit, ws: Workspace, calibration: CalibrationRecord) -> Non
     cfg, m = ws.cfg, ws.cfg.measure
     model, _, info = ws.model(unit.model)
     cls = registry.get(unit.method.name)
-    header = {**_header(unit, ws), "model": info, "implementation": implementation(cls), "params": unit.method.params, "logical_key": unit.logical_key}
+    header = {
+        **_header(unit, ws),
+        "model": info,
+        "implementation": implementation(cls),
+        "params": unit.method.params,
+        "logical_key": unit.logical_key,
+    }
     x, target = _timing_inputs(unit, ws)
     seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(unit.sample_ids), ws.device)
     try:
@@ -294,8 +371,19 @@ def run_timing(unit: Unit, ws: Workspace, calibration: CalibrationRecord) -> Non
         ws.store.write(TimingRecord(**header, failures=[Failure("timing", list(unit.sample_ids), error_text(err))]))
         return
     ideal = passes.get("forward", 0) * calibration.forward_ms + passes.get("backward", 0) * calibration.backward_ms
-    result = TimingResult(timing.median_ms, timing.iqr_ms, timing.batch_size, timing.repeats, m.warmup, memory, passes, calibration.forward_ms,
-                          calibration.backward_ms, ideal, timing.median_ms / ideal if ideal > 0 else float("nan"))
+    result = TimingResult(
+        timing.median_ms,
+        timing.iqr_ms,
+        timing.batch_size,
+        timing.repeats,
+        m.warmup,
+        memory,
+        passes,
+        calibration.forward_ms,
+        calibration.backward_ms,
+        ideal,
+        timing.median_ms / ideal if ideal > 0 else float("nan"),
+    )
     ws.store.write(TimingRecord(**header, timing=result))
 
 

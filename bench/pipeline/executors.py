@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -38,8 +38,16 @@ class Shard:
         return int(key[:12], 16) % self.count == self.index
 
 
-def parse_shard(text: str) -> Shard:
-    """'i/n' (0 <= i < n) as a Shard; anything else is an error naming the argument."""
+def parse_shard(text: str, environ: Mapping[str, str] = os.environ) -> Shard:
+    """'i/n' (0 <= i < n) as a Shard, or 'auto': torchrun's RANK/WORLD_SIZE or a Slurm array's task id and count."""
+    if text == "auto":
+        if "RANK" in environ and "WORLD_SIZE" in environ:
+            text = f"{environ['RANK']}/{environ['WORLD_SIZE']}"
+        elif "SLURM_ARRAY_TASK_ID" in environ and "SLURM_ARRAY_TASK_COUNT" in environ:
+            first = int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+            text = f"{int(environ['SLURM_ARRAY_TASK_ID']) - first}/{environ['SLURM_ARRAY_TASK_COUNT']}"
+        else:
+            raise BenchError("--shard auto: neither RANK/WORLD_SIZE (torchrun) nor SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT is set")
     try:
         index, count = (int(p) for p in text.split("/"))
     except ValueError:
@@ -95,8 +103,17 @@ def _claimed_run(job: Job, ws: Workspace) -> str:
         began = time.time()
         run_job(current, ws)
         kind = "score" if current.lead.kind == "explain" and current.explain_stored else current.lead.kind
-        ws.store.log_execution({"kind": kind, "keys": current.keys or [current.lead.key], "host": socket.gethostname(),
-                                "pid": os.getpid(), "device": ws.device_text, "started": began, "seconds": time.time() - began})
+        ws.store.log_execution(
+            {
+                "kind": kind,
+                "keys": current.keys or [current.lead.key],
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "device": ws.device_text,
+                "started": began,
+                "seconds": time.time() - began,
+            }
+        )
         return "ran"
     finally:
         claims.release(job.lead.key)
@@ -116,6 +133,7 @@ def _drain(jobs: list[Job], submit: Callable[[list[Job]], list[str]], store: Rec
 
 def run_serial(phases: list[list[Job]], ws: Workspace, progress: Callable[[Job], None] = lambda job: None) -> list[Job]:
     """Every phase's jobs in this process, in order."""
+
     def submit(jobs: list[Job]) -> list[str]:
         outcomes = []
         for job in jobs:
@@ -156,8 +174,13 @@ def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress
     context = get_context("spawn")
     counter = context.Value("i", 0)
     ran: list[Job] = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(ws.cfg, ws.data, worker_devices(ws.device, workers), threads, counter)) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(ws.cfg, ws.data, worker_devices(ws.device, workers), threads, counter),
+    ) as pool:
+
         def submit(jobs: list[Job]) -> list[str]:
             outcomes = []
             for job, outcome in zip(jobs, pool.map(_worker_run, jobs)):

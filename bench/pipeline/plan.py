@@ -31,11 +31,17 @@ class Plan:
 
     def describe(self) -> dict:
         """The plan as plain data, enough to publish from the store without the data set or any model."""
-        return {"suite": self.suite, "dataset_digest": self.dataset_digest, "samples": len(self.sample_ids),
-                "sample_ids_sha": hashlib.sha256("\n".join(self.sample_ids).encode()).hexdigest(),
-                "models": [{"name": m.name, "fingerprint": m.fingerprint, "trained_here": m.trained_here, "directory": m.directory}
-                           for m in self.models],
-                "units": [u.describe() for u in self.units]}
+        return {
+            "suite": self.suite,
+            "dataset_digest": self.dataset_digest,
+            "samples": len(self.sample_ids),
+            "sample_ids_sha": hashlib.sha256("\n".join(self.sample_ids).encode()).hexdigest(),
+            "models": [
+                {"name": m.name, "fingerprint": m.fingerprint, "trained_here": m.trained_here, "directory": m.directory}
+                for m in self.models
+            ],
+            "units": [u.describe() for u in self.units],
+        }
 
 
 def model_ref(m: ModelConfig, data: SuiteData) -> ModelRef:
@@ -63,9 +69,15 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
     Keys of calibrate and timing units include the device description, so costs are never reused from another machine;
     a timing's logical key (without the device) lets a merge publish timings measured elsewhere.
     """
-    common = {"suite": cfg.suite.name, "version": cfg.suite.version, "seed": cfg.suite.seed, "data": data.digest,
-              "image_size": cfg.data.image_size, "target": cfg.run.target}
-    shards = [tuple(sample_ids[i:i + cfg.run.shard_size]) for i in range(0, len(sample_ids), cfg.run.shard_size)]
+    common = {
+        "suite": cfg.suite.name,
+        "version": cfg.suite.version,
+        "seed": cfg.suite.seed,
+        "data": data.digest,
+        "image_size": cfg.data.image_size,
+        "target": cfg.run.target,
+    }
+    shards = [tuple(sample_ids[i : i + cfg.run.shard_size]) for i in range(0, len(sample_ids), cfg.run.shard_size)]
     samples_sha = hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
     models = tuple(model_ref(m, data) for m in cfg.models)
     groups = method_groups(cfg) if cfg.agreement.enabled else {}
@@ -74,29 +86,79 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
         identity = {"model": model.fingerprint, "layer": model.config.target_layer}
         if model.trained_here:
             units.append(Unit(unit_key({"kind": "train", "fingerprint": model.fingerprint}), "train", model))
-        units.append(Unit(unit_key({**common, **identity, "kind": "evaluate", "split": cfg.data.split, "samples": samples_sha}),
-                          "evaluate", model, sample_ids=tuple(sample_ids)))
+        units.append(
+            Unit(
+                unit_key({**common, **identity, "kind": "evaluate", "split": cfg.data.split, "samples": samples_sha}),
+                "evaluate",
+                model,
+                sample_ids=tuple(sample_ids),
+            )
+        )
         for method in cfg.methods:
             for shard, ids in enumerate(shards):
-                explain = unit_key({**common, **identity, "kind": "explain", "method": method_identity(method), "samples": ids,
-                                    "maps": [CODEC_VERSION, cfg.store.maps_dtype]})
+                explain = unit_key(
+                    {
+                        **common,
+                        **identity,
+                        "kind": "explain",
+                        "method": method_identity(method),
+                        "samples": ids,
+                        "maps": [CODEC_VERSION, cfg.store.maps_dtype],
+                    }
+                )
                 units.append(Unit(explain, "explain", model, method, shard=shard, sample_ids=ids))
-                units += [Unit(unit_key({"kind": "score", "explain": explain, "metric": metric_identity(metric)}), "score", model, method,
-                               metric, shard, ids, source_key=explain) for metric in cfg.metrics]
+                units += [
+                    Unit(
+                        unit_key({"kind": "score", "explain": explain, "metric": metric_identity(metric)}),
+                        "score",
+                        model,
+                        method,
+                        metric,
+                        shard,
+                        ids,
+                        source_key=explain,
+                    )
+                    for metric in cfg.metrics
+                ]
         for name, members in groups.items():
             for shard, ids in enumerate(shards):
-                key = unit_key({**common, **identity, "kind": "agreement", "members": [asdict(m) for m in members],
-                                "top_fraction": cfg.agreement.top_fraction, "samples": ids})
+                key = unit_key(
+                    {
+                        **common,
+                        **identity,
+                        "kind": "agreement",
+                        "members": [asdict(m) for m in members],
+                        "top_fraction": cfg.agreement.top_fraction,
+                        "samples": ids,
+                    }
+                )
                 units.append(Unit(key, "agreement", model, shard=shard, sample_ids=ids, members=members, family=name))
         if cfg.measure.enabled:
-            timing_ids = tuple(sample_ids[:cfg.measure.batch_size])
+            timing_ids = tuple(sample_ids[: cfg.measure.batch_size])
             calibrate = unit_key({**identity, "kind": "calibrate", "device": device, "samples": timing_ids})
             units.append(Unit(calibrate, "calibrate", model, sample_ids=timing_ids))
             for method in cfg.methods:
-                logical = unit_key({**common, **identity, "kind": "timing", "method": method_identity(method), "measure": asdict(cfg.measure),
-                                    "samples": timing_ids})
-                units.append(Unit(unit_key({"logical": logical, "device": device}), "timing", model, method, sample_ids=timing_ids,
-                                  source_key=calibrate, logical_key=logical))
+                logical = unit_key(
+                    {
+                        **common,
+                        **identity,
+                        "kind": "timing",
+                        "method": method_identity(method),
+                        "measure": asdict(cfg.measure),
+                        "samples": timing_ids,
+                    }
+                )
+                units.append(
+                    Unit(
+                        unit_key({"logical": logical, "device": device}),
+                        "timing",
+                        model,
+                        method,
+                        sample_ids=timing_ids,
+                        source_key=calibrate,
+                        logical_key=logical,
+                    )
+                )
     order = {"train": 0, "evaluate": 1, "explain": 2, "score": 2, "agreement": 3, "calibrate": 4, "timing": 5}
     units.sort(key=lambda u: order[u.kind])
     return Plan(cfg.suite.name, tuple(units), models, tuple(sample_ids), data.digest)

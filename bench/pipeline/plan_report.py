@@ -70,17 +70,30 @@ def plan_lines(plan: Plan, store: RecordStore, *, image_size: int, keep_maps: bo
     stored = {u.key: _stored(u, store) for u in plan.units}
     kinds = Counter(u.kind for u in plan.units)
     summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
-    lines = [f"{plan.suite}: {len(plan.units)} units ({summary}); {sum(stored.values())} stored, {len(plan.units) - sum(stored.values())} to run",
-             f"maps kept: {map_bytes(plan, image_size, keep_maps, maps_limit) / 2**20:.1f} MiB on disk ([store] maps = {str(keep_maps).lower()}, "
-             f"maps_limit = {maps_limit})"]
+    lines = [
+        f"{plan.suite}: {len(plan.units)} units ({summary}); {sum(stored.values())} stored, {len(plan.units) - sum(stored.values())} to run",
+        f"maps kept: {map_bytes(plan, image_size, keep_maps, maps_limit) / 2**20:.1f} MiB on disk ([store] maps = {str(keep_maps).lower()}, "
+        f"maps_limit = {maps_limit})",
+    ]
     declared = declared_passes(plan, image_size) if passes else {}
     rows = [("kind", "model", "method", "metric", "shard", "samples", "passes/img", "stored", "key")]
     for u in plan.units:
         method = _entry(u) if u.kind not in ("train", "evaluate", "calibrate") else "-"
         p = declared.get((u.model.name, method), "-") if u.kind in ("explain", "timing") else "-"
         shard = str(u.shard) if u.kind in ("explain", "score", "agreement") else "-"
-        rows.append((u.kind, u.model.name, method, u.metric.column() if u.metric else "-", shard, str(len(u.sample_ids)) if u.sample_ids else "-",
-                     p, "yes" if stored[u.key] else "no", u.key))
+        rows.append(
+            (
+                u.kind,
+                u.model.name,
+                method,
+                u.metric.column() if u.metric else "-",
+                shard,
+                str(len(u.sample_ids)) if u.sample_ids else "-",
+                p,
+                "yes" if stored[u.key] else "no",
+                u.key,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return lines

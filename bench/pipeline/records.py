@@ -176,8 +176,9 @@ class TimingRecord(Record):
     failures: list[Failure] = field(default_factory=list)
 
 
-RECORD_TYPES: dict[str, type[Record]] = {cls.kind: cls for cls in (EvaluateRecord, CalibrationRecord, ExplainRecord, ScoreRecord,
-                                                                     AgreementRecord, TimingRecord)}
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.kind: cls for cls in (EvaluateRecord, CalibrationRecord, ExplainRecord, ScoreRecord, AgreementRecord, TimingRecord)
+}
 
 
 class RecordFormatError(ValueError):
@@ -238,8 +239,13 @@ def from_dict(data: dict) -> Record:
 
 
 def _v1_header(unit: dict) -> dict:
-    return {"key": unit["key"], "suite": unit["suite"], "suite_version": unit["suite_version"], "dataset_digest": unit["dataset_digest"],
-            "device": unit.get("device", "")}
+    return {
+        "key": unit["key"],
+        "suite": unit["suite"],
+        "suite_version": unit["suite_version"],
+        "dataset_digest": unit["dataset_digest"],
+        "device": unit.get("device", ""),
+    }
 
 
 def _v1_model(unit: dict) -> ModelInfo:
@@ -248,7 +254,10 @@ def _v1_model(unit: dict) -> ModelInfo:
 
 
 def _v1_failures(unit: dict) -> list[Failure]:
-    return [Failure(f["stage"], list(f["sample_ids"]), f["error"], f.get("metric", ""), f.get("implementation", "")) for f in unit.get("failures", [])]
+    return [
+        Failure(f["stage"], list(f["sample_ids"]), f["error"], f.get("metric", ""), f.get("implementation", ""))
+        for f in unit.get("failures", [])
+    ]
 
 
 def migrate_v1(unit: dict) -> list[Record]:
@@ -256,20 +265,63 @@ def migrate_v1(unit: dict) -> list[Record]:
     header, model = _v1_header(unit), _v1_model(unit)
     if unit["kind"] == "agreement":
         values = [AgreementValue(r["a"], r["b"], r["measure"], r["sample_id"], r["value"]) for r in unit["records"]]
-        return [AgreementRecord(**header, model=model, method=unit["method"], members=list(unit["members"]),
-                                versions={k: Implementation(**v) for k, v in unit["versions"].items()}, shard=unit["shard"],
-                                sample_ids=list(unit["sample_ids"]), values=values, failures=_v1_failures(unit))]
+        return [
+            AgreementRecord(
+                **header,
+                model=model,
+                method=unit["method"],
+                members=list(unit["members"]),
+                versions={k: Implementation(**v) for k, v in unit["versions"].items()},
+                shard=unit["shard"],
+                sample_ids=list(unit["sample_ids"]),
+                values=values,
+                failures=_v1_failures(unit),
+            )
+        ]
     impl = Implementation(**unit["implementation"])
     if unit["kind"] == "timing":
         t = unit.get("timing")
-        timing = None if t is None else TimingResult(t["median_ms"], t["iqr_ms"], t["batch_size"], t["repeats"], t["warmup"], t["peak_memory_mib"],
-                                                     t["passes"], t["pass_ms"]["forward"], t["pass_ms"]["backward"], t["ideal_ms"], t["efficiency"])
-        return [TimingRecord(**header, model=model, implementation=impl, params=unit["params"], logical_key=unit["key"], timing=timing,
-                             failures=_v1_failures(unit))]
+        timing = (
+            None
+            if t is None
+            else TimingResult(
+                t["median_ms"],
+                t["iqr_ms"],
+                t["batch_size"],
+                t["repeats"],
+                t["warmup"],
+                t["peak_memory_mib"],
+                t["passes"],
+                t["pass_ms"]["forward"],
+                t["pass_ms"]["backward"],
+                t["ideal_ms"],
+                t["efficiency"],
+            )
+        )
+        return [
+            TimingRecord(
+                **header,
+                model=model,
+                implementation=impl,
+                params=unit["params"],
+                logical_key=unit["key"],
+                timing=timing,
+                failures=_v1_failures(unit),
+            )
+        ]
     ids = list(unit["sample_ids"])
     explain_failures = [f for f in _v1_failures(unit) if f.stage != "metric"]
-    explain = ExplainRecord(**header, model=model, implementation=impl, params=unit["params"], shard=unit["shard"], sample_ids=ids,
-                            failures=explain_failures, diagnostics=unit.get("diagnostics", {}), explain_seconds=unit.get("explain_seconds", 0.0))
+    explain = ExplainRecord(
+        **header,
+        model=model,
+        implementation=impl,
+        params=unit["params"],
+        shard=unit["shard"],
+        sample_ids=ids,
+        failures=explain_failures,
+        diagnostics=unit.get("diagnostics", {}),
+        explain_seconds=unit.get("explain_seconds", 0.0),
+    )
     by_column: dict[str, list[dict]] = {}
     for r in unit["records"]:
         by_column.setdefault(r["metric"], []).append(r)
@@ -279,12 +331,27 @@ def migrate_v1(unit: dict) -> list[Record]:
         curve, _, sweep = column.partition("@")
         param, _, raw = sweep.partition("=")
         sweep_value = json.loads(raw) if raw else None
-        scores.append(ScoreRecord(**{**header, "key": f"{unit['key']}:{column}"}, explain_key=unit["key"], model=model, implementation=impl,
-                                  params=unit["params"], shard=unit["shard"], metric=rows[0]["metric_name"], metric_params=rows[0]["metric_params"],
-                                  column=column, sample_ids=[r["sample_id"] for r in rows], values=[r["value"] for r in rows],
-                                  statuses=[r["status"] for r in rows], seconds=seconds.get(column, 0.0), curve=curve if sweep else "",
-                                  sweep_param=param, sweep_value=sweep_value,
-                                  failures=[f for f in _v1_failures(unit) if f.stage == "metric" and f.metric == column]))
+        scores.append(
+            ScoreRecord(
+                **{**header, "key": f"{unit['key']}:{column}"},
+                explain_key=unit["key"],
+                model=model,
+                implementation=impl,
+                params=unit["params"],
+                shard=unit["shard"],
+                metric=rows[0]["metric_name"],
+                metric_params=rows[0]["metric_params"],
+                column=column,
+                sample_ids=[r["sample_id"] for r in rows],
+                values=[r["value"] for r in rows],
+                statuses=[r["status"] for r in rows],
+                seconds=seconds.get(column, 0.0),
+                curve=curve if sweep else "",
+                sweep_param=param,
+                sweep_value=sweep_value,
+                failures=[f for f in _v1_failures(unit) if f.stage == "metric" and f.metric == column],
+            )
+        )
     return [explain, *scores]
 
 

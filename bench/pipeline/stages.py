@@ -98,7 +98,9 @@ def git_revision() -> str | None:
     """The current git commit (with '+dirty' when the tree has changes), or None outside a checkout."""
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -146,8 +148,11 @@ def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[S
     """The stored records a described plan names, typed, and the units still missing (a timing from another device stands in)."""
     units = described["units"]
     records = store.read_all([u["key"] for u in units if u["kind"] != "train"])
-    by_logical = {r.logical_key: r for r in store.read_all().values() if isinstance(r, TimingRecord)} if any(
-        u["kind"] == "timing" and u["key"] not in records for u in units) else {}
+    by_logical = (
+        {r.logical_key: r for r in store.read_all().values() if isinstance(r, TimingRecord)}
+        if any(u["kind"] == "timing" and u["key"] not in records for u in units)
+        else {}
+    )
     metrics = {m.column(): m for m in cfg.metrics}
     explains, scores, timings, agreements, evaluations, missing = [], [], [], [], [], []
     for u in units:
@@ -159,15 +164,23 @@ def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[S
         elif isinstance(record, ScoreRecord):
             scores.append((metrics.get(u["column"]) or _metric_of(record), record))
         else:
-            {ExplainRecord: explains, TimingRecord: timings, AgreementRecord: agreements, EvaluateRecord: evaluations}.get(type(record), []).append(record)
+            {ExplainRecord: explains, TimingRecord: timings, AgreementRecord: agreements, EvaluateRecord: evaluations}.get(
+                type(record), []
+            ).append(record)
     return StoredRun(explains, scores, timings, agreements, evaluations), missing
 
 
 def _metric_of(record: ScoreRecord):  # noqa: ANN202 - a MetricConfig rebuilt from a record whose plan entry is gone
     from bench.core.config import MetricConfig
 
-    return MetricConfig(record.metric, record.metric_params, label=record.column, curve=record.curve, sweep_param=record.sweep_param,
-                        sweep_value=record.sweep_value)
+    return MetricConfig(
+        record.metric,
+        record.metric_params,
+        label=record.column,
+        curve=record.curve,
+        sweep_param=record.sweep_param,
+        sweep_value=record.sweep_value,
+    )
 
 
 def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
@@ -183,13 +196,29 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
         model = next((m for m in described["models"] if m["name"] == e.model.name), None)
         card_path = Path(model["directory"]) / "model_card.json" if model else None
         card = json.loads(card_path.read_text()) if card_path and card_path.is_file() else {}
-        write_json(out_dir / "models" / f"{e.model.name}.json", {**card, "identity": dataclasses.asdict(e.model),
-                                                                 "explained_split": {e.split: e.report}})
-    context = {"samples": described["samples"], "dataset_digest": described["dataset_digest"],
-               "device": ", ".join(sorted({t.device for t in run.timings})) or "–", "classifiers": classifiers,
-               "missing": len(missing), "planned": sum(u["kind"] != "train" for u in described["units"])}
-    outputs = write_results(out_dir, board, long_records(run), cfg, context, build_agreement(run, cfg), metric_rank_agreement(board, cfg),
-                            scores=scores, costs=costs)
+        write_json(
+            out_dir / "models" / f"{e.model.name}.json",
+            {**card, "identity": dataclasses.asdict(e.model), "explained_split": {e.split: e.report}},
+        )
+    context = {
+        "samples": described["samples"],
+        "dataset_digest": described["dataset_digest"],
+        "device": ", ".join(sorted({t.device for t in run.timings})) or "–",
+        "classifiers": classifiers,
+        "missing": len(missing),
+        "planned": sum(u["kind"] != "train" for u in described["units"]),
+    }
+    outputs = write_results(
+        out_dir,
+        board,
+        long_records(run),
+        cfg,
+        context,
+        build_agreement(run, cfg),
+        metric_rank_agreement(board, cfg),
+        scores=scores,
+        costs=costs,
+    )
     failures = sum(len(f.sample_ids) for r in run.all() for f in getattr(r, "failures", []))
     return Published(outputs, context["planned"], missing, failures)
 
@@ -211,9 +240,16 @@ def _plan_from_v1_manifest(manifest: dict, store: RecordStore) -> dict:
     for u in manifest["units"]:
         for r in store.read_all([u["key"]]).values():
             column = r.column if isinstance(r, ScoreRecord) else ""
-            units.append({"key": r.key, "kind": r.kind, "model": u["model"], "column": column, "logical_key": getattr(r, "logical_key", "")})
-    return {"suite": manifest["suite"], "dataset_digest": manifest["dataset"]["digest"], "samples": manifest["dataset"]["samples"],
-            "models": [{"name": m["name"], "directory": m.get("directory", "")} for m in manifest["models"]], "units": units}
+            units.append(
+                {"key": r.key, "kind": r.kind, "model": u["model"], "column": column, "logical_key": getattr(r, "logical_key", "")}
+            )
+    return {
+        "suite": manifest["suite"],
+        "dataset_digest": manifest["dataset"]["digest"],
+        "samples": manifest["dataset"]["samples"],
+        "models": [{"name": m["name"], "directory": m.get("directory", "")} for m in manifest["models"]],
+        "units": units,
+    }
 
 
 def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, how: Execution = Execution(), prune: bool = False) -> RunSummary:
@@ -235,17 +271,39 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, how: Exec
             store.remove(key)
     ran_units = sum(len(j.keys) if j.lead.kind != "train" else 1 for j in ran)
     manifest = {
-        "suite": cfg.suite.name, "suite_file": cfg.path, "fingerprint": cfg.fingerprint(),
+        "suite": cfg.suite.name,
+        "suite_file": cfg.path,
+        "fingerprint": cfg.fingerprint(),
         "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "path"},
-        "dataset": {"root": str(data.root), "digest": data.digest, "explained_split": cfg.data.split, "samples": len(the_plan.sample_ids),
-                    "sample_ids_sha": described["sample_ids_sha"]},
-        "models": described["models"], "plan": PLAN, "units": len(the_plan.units),
+        "dataset": {
+            "root": str(data.root),
+            "digest": data.digest,
+            "explained_split": cfg.data.split,
+            "samples": len(the_plan.sample_ids),
+            "sample_ids_sha": described["sample_ids_sha"],
+        },
+        "models": described["models"],
+        "plan": PLAN,
+        "units": len(the_plan.units),
         "seeds": {"suite": cfg.suite.seed, "training": {m.name: m.train.seed for m in cfg.models}},
         "execution": {"executor": how.executor, "workers": how.workers, "shard": dataclasses.asdict(how.shard) if how.shard else None},
-        "versions": package_versions(), "torch_build": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
-        "device": device_description(device), "git_revision": git_revision(), "ran_units": ran_units, "missing_units": len(published.missing),
+        "versions": package_versions(),
+        "torch_build": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "device": device_description(device),
+        "git_revision": git_revision(),
+        "ran_units": ran_units,
+        "missing_units": len(published.missing),
         "wall_seconds": time.time() - started,
     }
     write_json(out_dir / MANIFEST, manifest)
-    return RunSummary(len(the_plan.units), ran_units, len(the_plan.units) - ran_units, published.failures, 0 if prune else len(stale),
-                      len(published.missing), [*published.outputs, out_dir / PLAN, out_dir / MANIFEST])
+    return RunSummary(
+        len(the_plan.units),
+        ran_units,
+        len(the_plan.units) - ran_units,
+        published.failures,
+        0 if prune else len(stale),
+        len(published.missing),
+        [*published.outputs, out_dir / PLAN, out_dir / MANIFEST],
+    )

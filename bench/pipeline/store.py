@@ -82,8 +82,10 @@ class RecordStore:
     def write_maps(self, key: str, sample_ids: list[str], maps: torch.Tensor, dtype: str) -> None:
         """Store an explain unit's canonical maps (before its record, which marks the unit done)."""
         stored, scale = map_codec.encode(maps.cpu(), dtype)
-        blob = save({"maps": stored.contiguous(), "scale": scale.contiguous()},
-                    metadata={"sample_ids": json.dumps(sample_ids), "codec": str(map_codec.CODEC_VERSION), "dtype": dtype})
+        blob = save(
+            {"maps": stored.contiguous(), "scale": scale.contiguous()},
+            metadata={"sample_ids": json.dumps(sample_ids), "codec": str(map_codec.CODEC_VERSION), "dtype": dtype},
+        )
         write_bytes_atomic(self.maps_path(key), blob)
 
     def read_maps(self, key: str, sample_ids: list[str], dtype: str) -> torch.Tensor | None:
@@ -94,8 +96,9 @@ class RecordStore:
         try:
             with safe_open(str(path), framework="pt") as handle:
                 meta = handle.metadata() or {}
-            if (meta.get("codec"), meta.get("dtype")) != (str(map_codec.CODEC_VERSION), dtype) or \
-                    json.loads(meta.get("sample_ids", "[]")) != list(sample_ids):
+            if (meta.get("codec"), meta.get("dtype")) != (str(map_codec.CODEC_VERSION), dtype) or json.loads(
+                meta.get("sample_ids", "[]")
+            ) != list(sample_ids):
                 return None
             tensors = load_file(str(path))
         except (SafetensorError, OSError, json.JSONDecodeError):

@@ -45,11 +45,21 @@ class Unit:
 
     def describe(self) -> dict:
         """The unit as plain data (what plan.json stores and `bench plan` prints)."""
-        return {"key": self.key, "kind": self.kind, "model": self.model.name, "method": self.method.name if self.method else self.family,
-                "params": self.method.params if self.method else {}, "metric": self.metric.name if self.metric else "",
-                "metric_params": self.metric.params if self.metric else {}, "column": self.metric.column() if self.metric else "",
-                "shard": self.shard, "samples": len(self.sample_ids), "members": [m.name for m in self.members],
-                "source_key": self.source_key, "logical_key": self.logical_key}
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "model": self.model.name,
+            "method": self.method.name if self.method else self.family,
+            "params": self.method.params if self.method else {},
+            "metric": self.metric.name if self.metric else "",
+            "metric_params": self.metric.params if self.metric else {},
+            "column": self.metric.column() if self.metric else "",
+            "shard": self.shard,
+            "samples": len(self.sample_ids),
+            "members": [m.name for m in self.members],
+            "source_key": self.source_key,
+            "logical_key": self.logical_key,
+        }
 
 
 def unit_key(identity: dict) -> str:

@@ -47,8 +47,10 @@ def check_comparable(records: list[Record]) -> None:
         digests[r.model.name].add(r.model.digest)
     for model, seen in digests.items():
         if len(seen) > 1:
-            raise IncomparableRecords(f"records of model {model!r} come from different weights {sorted(d[:12] for d in seen)}: "
-                                      "run the suite to recompute those of other weights")
+            raise IncomparableRecords(
+                f"records of model {model!r} come from different weights {sorted(d[:12] for d in seen)}: "
+                "run the suite to recompute those of other weights"
+            )
 
 
 def _params(params: dict) -> str:
@@ -81,8 +83,15 @@ def long_records(run: StoredRun) -> pd.DataFrame:
     rows = []
     for metric, s in run.scores:
         base = dict(zip(ID_COLUMNS, row_key(s)))
-        base = {"suite": s.suite, "suite_version": s.suite_version, "dataset_digest": s.dataset_digest, "model_digest": s.model.digest, **base,
-                "metric": metric.column(), "metric_params": _params(s.metric_params)}
+        base = {
+            "suite": s.suite,
+            "suite_version": s.suite_version,
+            "dataset_digest": s.dataset_digest,
+            "model_digest": s.model.digest,
+            **base,
+            "metric": metric.column(),
+            "metric_params": _params(s.metric_params),
+        }
         rows += [{**base, "sample_id": sid, "value": v, "status": st} for sid, v, st in zip(s.sample_ids, s.values, s.statuses)]
     return pd.DataFrame(rows)
 
@@ -94,8 +103,9 @@ def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
         samples[row_key(e)].update(e.sample_ids)
     cells: dict[tuple, dict] = {}
     for metric, s in run.scores:
-        cell = cells.setdefault((row_key(s), metric.column()), {"metric": metric, "params": s.metric_params, "values": [], "undefined": 0,
-                                                                 "seconds": 0.0})
+        cell = cells.setdefault(
+            (row_key(s), metric.column()), {"metric": metric, "params": s.metric_params, "values": [], "undefined": 0, "seconds": 0.0}
+        )
         cell["values"] += [v for v, st in zip(s.values, s.statuses) if st == "ok"]
         cell["undefined"] += sum(st == "undefined" for st in s.statuses)
         cell["seconds"] += s.seconds
@@ -103,14 +113,31 @@ def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
     rows = []
     for (key, column), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(order)))):
         v = np.asarray(cell["values"], dtype=np.float64)
-        low, high = bootstrap_ci(v, resamples=cfg.leaderboard.bootstrap, confidence=cfg.leaderboard.confidence,
-                                 seed=stable_seed(cfg.suite.seed, "bootstrap", *key, column) % 2**32)
+        low, high = bootstrap_ci(
+            v,
+            resamples=cfg.leaderboard.bootstrap,
+            confidence=cfg.leaderboard.confidence,
+            seed=stable_seed(cfg.suite.seed, "bootstrap", *key, column) % 2**32,
+        )
         m: MetricConfig = cell["metric"]
-        rows.append({**dict(zip(ID_COLUMNS, key)), "metric": m.name, "metric_params": _params(cell["params"]), "column": column,
-                     "direction": get_metric(m.name).direction, "curve": m.curve, "sweep_param": m.sweep_param,
-                     "sweep_value": json.dumps(m.sweep_value) if m.sweep_param else "", "mean": float(v.mean()) if len(v) else float("nan"),
-                     "ci_low": low, "ci_high": high, "n": len(v), "undefined": cell["undefined"],
-                     "ms_per_image": 1000 * cell["seconds"] / max(len(samples[key]), 1)})
+        rows.append(
+            {
+                **dict(zip(ID_COLUMNS, key)),
+                "metric": m.name,
+                "metric_params": _params(cell["params"]),
+                "column": column,
+                "direction": get_metric(m.name).direction,
+                "curve": m.curve,
+                "sweep_param": m.sweep_param,
+                "sweep_value": json.dumps(m.sweep_value) if m.sweep_param else "",
+                "mean": float(v.mean()) if len(v) else float("nan"),
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(v),
+                "undefined": cell["undefined"],
+                "ms_per_image": 1000 * cell["seconds"] / max(len(samples[key]), 1),
+            }
+        )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -129,12 +156,21 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
         samples[row_key(e)].update(e.sample_ids)
         explain_s[row_key(e)] += e.explain_seconds
     for key, ids in samples.items():
-        rows.append({**dict(zip(ID_COLUMNS, key)), "cost": "explain_ms_per_image", "metric": "", "value": 1000 * explain_s[key] / max(len(ids), 1)})
+        rows.append(
+            {**dict(zip(ID_COLUMNS, key)), "cost": "explain_ms_per_image", "metric": "", "value": 1000 * explain_s[key] / max(len(ids), 1)}
+        )
     metric_s: dict[tuple, float] = defaultdict(float)
     for metric, s in run.scores:
         metric_s[(row_key(s), metric.column())] += s.seconds
     for (key, column), seconds in metric_s.items():
-        rows.append({**dict(zip(ID_COLUMNS, key)), "cost": "metric_ms_per_image", "metric": column, "value": 1000 * seconds / max(len(samples[key]), 1)})
+        rows.append(
+            {
+                **dict(zip(ID_COLUMNS, key)),
+                "cost": "metric_ms_per_image",
+                "metric": column,
+                "value": 1000 * seconds / max(len(samples[key]), 1),
+            }
+        )
     for t in run.timings:
         if t.timing is None:
             continue
@@ -143,11 +179,19 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, "cost", "metric", "value"])
 
 
-TIMING_COSTS = {"median_ms": "runtime_ms_median", "iqr_ms": "runtime_ms_iqr", "batch_size": "runtime_batch_size",
-                "peak_memory_mib": "peak_memory_mib", "efficiency": "efficiency", "ideal_ms": "ideal_ms"}
+TIMING_COSTS = {
+    "median_ms": "runtime_ms_median",
+    "iqr_ms": "runtime_ms_iqr",
+    "batch_size": "runtime_batch_size",
+    "peak_memory_mib": "peak_memory_mib",
+    "efficiency": "efficiency",
+    "ideal_ms": "ideal_ms",
+}
 
 
-def build_leaderboard(run: StoredRun, cfg: SuiteConfig, scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None) -> pd.DataFrame:
+def build_leaderboard(
+    run: StoredRun, cfg: SuiteConfig, scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The wide view: one row per (model, implementation) with every metric's columns, costs, counts and diagnostics."""
     check_comparable(run.all())
     scores = score_table(run, cfg) if scores is None else scores
@@ -176,9 +220,17 @@ def build_leaderboard(run: StoredRun, cfg: SuiteConfig, scores: pd.DataFrame | N
         for m in cfg.metrics:
             c = m.column()
             cell = cells.get((key, c), {})
-            row.update({c: cell.get("mean", float("nan")), f"{c}_ci_low": cell.get("ci_low", float("nan")),
-                        f"{c}_ci_high": cell.get("ci_high", float("nan")), f"{c}_n": cell.get("n", 0), f"{c}_undefined": cell.get("undefined", 0),
-                        f"{c}_ms_per_image": cost_cells.get((key, "metric_ms_per_image", c), 0.0), f"{c}_rank": cell.get("rank", float("nan"))})
+            row.update(
+                {
+                    c: cell.get("mean", float("nan")),
+                    f"{c}_ci_low": cell.get("ci_low", float("nan")),
+                    f"{c}_ci_high": cell.get("ci_high", float("nan")),
+                    f"{c}_n": cell.get("n", 0),
+                    f"{c}_undefined": cell.get("undefined", 0),
+                    f"{c}_ms_per_image": cost_cells.get((key, "metric_ms_per_image", c), 0.0),
+                    f"{c}_rank": cell.get("rank", float("nan")),
+                }
+            )
         row["metrics_ms_per_image"] = sum(cost_cells.get((key, "metric_ms_per_image", m.column()), 0.0) for m in cfg.metrics)
         for name in TIMING_COSTS.values():
             if name != "ideal_ms":
@@ -206,8 +258,12 @@ def build_agreement(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
         row = dict(zip(["model", "method", "a", "b"], key))
         for measure in MEASURES:
             v = np.asarray(values[key][measure], dtype=np.float64)
-            low, high = bootstrap_ci(v, resamples=cfg.leaderboard.bootstrap, confidence=cfg.leaderboard.confidence,
-                                     seed=stable_seed(cfg.suite.seed, "agreement", *key, measure) % 2**32)
+            low, high = bootstrap_ci(
+                v,
+                resamples=cfg.leaderboard.bootstrap,
+                confidence=cfg.leaderboard.confidence,
+                seed=stable_seed(cfg.suite.seed, "agreement", *key, measure) % 2**32,
+            )
             row.update({measure: float(v.mean()) if len(v) else float("nan"), f"{measure}_ci_low": low, f"{measure}_ci_high": high})
         row["samples"] = len(values[key]["pearson"])
         row["failed_implementations"] = ", ".join(sorted(failures[key[:2]]))

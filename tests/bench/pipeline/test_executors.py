@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,8 +65,9 @@ def test_two_runs_started_at_once_store_every_unit_once(tmp_path, cache) -> None
     run_suite(serial)
     pd.testing.assert_frame_equal(records(cfg), records(serial))
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv")
-    pd.testing.assert_frame_equal(board.filter(regex="^(?!.*ms_per_image)"), pd.read_csv(serial.results_dir() / "leaderboard.csv").filter(
-        regex="^(?!.*ms_per_image)"))
+    pd.testing.assert_frame_equal(
+        board.filter(regex="^(?!.*ms_per_image)"), pd.read_csv(serial.results_dir() / "leaderboard.csv").filter(regex="^(?!.*ms_per_image)")
+    )
 
 
 def test_shards_then_merge_give_the_serial_leaderboard(tmp_path, cache, capsys) -> None:
@@ -95,6 +97,36 @@ def test_shard_assignment_covers_every_key_once() -> None:
 def test_bad_shard_arguments_are_refused(text: str) -> None:
     with pytest.raises(BenchError, match="--shard"):
         parse_shard(text)
+
+
+@pytest.mark.parametrize(
+    ("environ", "shard"),
+    [
+        ({"RANK": "3", "WORLD_SIZE": "8"}, Shard(3, 8)),
+        ({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4"}, Shard(2, 4)),
+    ],
+)
+def test_shard_auto_reads_torchrun_and_slurm(environ: dict, shard: Shard) -> None:
+    assert parse_shard("auto", environ) == shard
+
+
+def test_shard_auto_without_a_launcher_is_an_error() -> None:
+    with pytest.raises(BenchError, match="RANK/WORLD_SIZE"):
+        parse_shard("auto", {})
+
+
+def test_timings_measured_on_another_device_are_published_by_merge(tmp_path, cache) -> None:
+    cfg = tiny_suite(tmp_path, measure=True, methods='[[methods]]\nname = "inhouse.gradcam"\n')
+    run_suite(cfg)
+    described = json.loads((cfg.results_dir() / "plan.json").read_text())
+    # The merging machine's plan names its own device in the timing keys; the stored timings were made elsewhere.
+    for unit in described["units"]:
+        if unit["kind"] in ("calibrate", "timing"):
+            unit["key"] = "f" * 24 if unit["kind"] == "timing" else "e" * 24
+    published = publish(cfg, described)
+    board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
+    assert board.loc["inhouse.gradcam", "runtime_ms_median"] > 0
+    assert [u["kind"] for u in published.missing] == ["calibrate"]
 
 
 def test_plan_lists_units_before_training(tmp_path, cache, capsys) -> None:

@@ -11,7 +11,7 @@ def test_relative_error_is_float16_precision_at_any_magnitude() -> None:
     maps = torch.randn(4, 32, 32, generator=torch.Generator().manual_seed(0)) * torch.tensor([1e-9, 1e-3, 1.0, 1e6]).view(-1, 1, 1)
     back = roundtrip(maps)
     scale = maps.flatten(1).abs().amax(1).view(-1, 1, 1)
-    assert ((back - maps).abs() / scale).max() <= 2.0 ** -11
+    assert ((back - maps).abs() / scale).max() <= 2.0**-11
     # Plain float16 would flush the first map to zero; the codec keeps its ranking.
     assert maps[0].half().float().abs().max() == 0
     assert torch.equal(back[0].flatten().argsort()[-10:].sort().values, maps[0].flatten().argsort()[-10:].sort().values)

@@ -39,15 +39,52 @@ IMPL = Implementation("inhouse.gradcam", "gradcam", "inhouse", "0.1.0")
 EXAMPLES = [
     EvaluateRecord(**HEADER, model=MODEL, split="test", sample_ids=["a"], targets=[1], report={"accuracy": 1.0}),
     CalibrationRecord(**HEADER, model=MODEL, forward_ms=1.5, backward_ms=2.5, batch_size=8),
-    ExplainRecord(**HEADER, model=MODEL, implementation=IMPL, params={"steps": 4}, shard=0, sample_ids=["a", "b"],
-                  failures=[Failure("explain", ["b"], "boom")], diagnostics={"completeness_error": [0.1, None]}, maps_stored=True),
-    ScoreRecord(**HEADER, explain_key="e", model=MODEL, implementation=IMPL, params={}, shard=0, metric="road_morf",
-                metric_params={"fractions": [0.1, 0.5]}, column="road", sample_ids=["a"], values=[None], statuses=["undefined"],
-                curve="road", sweep_param="noise", sweep_value=0.01),
-    AgreementRecord(**HEADER, model=MODEL, method="gradcam", members=["a", "b"], versions={"a": IMPL, "b": IMPL}, shard=1, sample_ids=["x"],
-                    values=[AgreementValue("a", "b", "pearson", "x", 0.99)]),
-    TimingRecord(**HEADER, model=MODEL, implementation=IMPL, params={}, logical_key="l",
-                 timing=TimingResult(1.0, 0.1, 8, 5, 2, None, {"forward": 1}, 0.5, 0.7, 0.5, 2.0)),
+    ExplainRecord(
+        **HEADER,
+        model=MODEL,
+        implementation=IMPL,
+        params={"steps": 4},
+        shard=0,
+        sample_ids=["a", "b"],
+        failures=[Failure("explain", ["b"], "boom")],
+        diagnostics={"completeness_error": [0.1, None]},
+        maps_stored=True,
+    ),
+    ScoreRecord(
+        **HEADER,
+        explain_key="e",
+        model=MODEL,
+        implementation=IMPL,
+        params={},
+        shard=0,
+        metric="road_morf",
+        metric_params={"fractions": [0.1, 0.5]},
+        column="road",
+        sample_ids=["a"],
+        values=[None],
+        statuses=["undefined"],
+        curve="road",
+        sweep_param="noise",
+        sweep_value=0.01,
+    ),
+    AgreementRecord(
+        **HEADER,
+        model=MODEL,
+        method="gradcam",
+        members=["a", "b"],
+        versions={"a": IMPL, "b": IMPL},
+        shard=1,
+        sample_ids=["x"],
+        values=[AgreementValue("a", "b", "pearson", "x", 0.99)],
+    ),
+    TimingRecord(
+        **HEADER,
+        model=MODEL,
+        implementation=IMPL,
+        params={},
+        logical_key="l",
+        timing=TimingResult(1.0, 0.1, 8, 5, 2, None, {"forward": 1}, 0.5, 0.7, 0.5, 2.0),
+    ),
 ]
 
 
@@ -92,5 +129,9 @@ def test_a_published_schema_1_store_keeps_loading_and_publishes_the_same_leaderb
     new = pd.read_csv(tmp_path / source.name / "leaderboard.csv")
     assert set(old.columns) <= set(new.columns)
     order = ["model", "implementation"]
-    pd.testing.assert_frame_equal(new[old.columns].sort_values(order).reset_index(drop=True), old.sort_values(order).reset_index(drop=True),
-                                  check_dtype=False, rtol=1e-5)
+    pd.testing.assert_frame_equal(
+        new[old.columns].sort_values(order).reset_index(drop=True),
+        old.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+        rtol=1e-5,
+    )

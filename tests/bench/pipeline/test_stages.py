@@ -116,8 +116,9 @@ def test_scores_from_stored_maps_equal_scores_from_fresh_maps(tmp_path, cache, e
     explain_calls.clear()
     run_suite(tiny_suite(tmp_path, results="rescored", extra=EXTRA_METRIC))
     assert explain_calls == []
-    pd.testing.assert_frame_equal(quality(pd.read_csv(kept.results_dir() / "leaderboard.csv")),
-                                  quality(pd.read_csv(rescored.results_dir() / "leaderboard.csv")))
+    pd.testing.assert_frame_equal(
+        quality(pd.read_csv(kept.results_dir() / "leaderboard.csv")), quality(pd.read_csv(rescored.results_dir() / "leaderboard.csv"))
+    )
 
 
 def test_without_stored_maps_a_new_metric_re_explains(tmp_path, cache, explain_calls) -> None:
@@ -130,7 +131,9 @@ def test_without_stored_maps_a_new_metric_re_explains(tmp_path, cache, explain_c
 
 
 def test_stored_maps_are_the_canonical_maps_in_float16_when_asked(tmp_path, cache) -> None:
-    cfg = dataclasses.replace(tiny_suite(tmp_path, methods='[[methods]]\nname = "inhouse.gradcam"\n'), store=StoreConfig(maps_dtype="float16"))
+    cfg = dataclasses.replace(
+        tiny_suite(tmp_path, methods='[[methods]]\nname = "inhouse.gradcam"\n'), store=StoreConfig(maps_dtype="float16")
+    )
     run_suite(cfg)
     store = RecordStore(cfg.results_dir() / "records")
     explains = [r for r in store.read_all().values() if r.kind == "explain"]
@@ -212,7 +215,11 @@ def test_timing_units_and_rebuild_from_records(tmp_path, cache) -> None:
     assert (board["runtime_ms_median"] > 0).all() and (board["runtime_batch_size"] == 2).all()
     assert board.loc["inhouse.gradcam", "runtime_ms_median"] > board.loc["baseline.constant", "runtime_ms_median"]
     constant = board.loc["baseline.constant"]
-    assert constant["iou_topk_undefined"] == 13 and constant["pointing_game_undefined"] == 13 and constant["iou_threshold(threshold=0.75)"] == 0
+    assert (
+        constant["iou_topk_undefined"] == 13
+        and constant["pointing_game_undefined"] == 13
+        and constant["iou_threshold(threshold=0.75)"] == 0
+    )
     before = (cfg.results_dir() / "leaderboard.csv").read_text()
     (cfg.results_dir() / "leaderboard.csv").unlink()
     publish(cfg)
@@ -233,8 +240,21 @@ def test_scores_table_is_tidy_and_the_leaderboard_is_its_view(tmp_path, cache) -
     run_suite(cfg)
     scores = pd.read_csv(cfg.results_dir() / "scores.csv")
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
-    assert {"model", "implementation", "method", "library", "version", "metric", "metric_params", "mean", "ci_low", "ci_high", "n",
-            "undefined", "rank"} <= set(scores.columns)
+    assert {
+        "model",
+        "implementation",
+        "method",
+        "library",
+        "version",
+        "metric",
+        "metric_params",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+        "undefined",
+        "rank",
+    } <= set(scores.columns)
     assert len(scores) == 4 * len(METRIC_COLUMNS)
     for r in scores.itertuples():
         assert board.loc[r.implementation, f"{r.column}_n"] == r.n
@@ -265,14 +285,17 @@ def test_agreement_units_compare_implementations(tmp_path, cache) -> None:
     summary = run_suite(cfg)
     assert summary.planned == 2 + 4 * 3 * 5 + 3  # one agreement unit per shard for the one method with several implementations
     agreement = pd.read_csv(cfg.results_dir() / "agreement.csv")
-    assert set(zip(agreement["a"], agreement["b"])) == {("captum.gradcam", "gradcam.gradcam"), ("captum.gradcam", "inhouse.gradcam"),
-                                                        ("gradcam.gradcam", "inhouse.gradcam")}
+    assert set(zip(agreement["a"], agreement["b"])) == {
+        ("captum.gradcam", "gradcam.gradcam"),
+        ("captum.gradcam", "inhouse.gradcam"),
+        ("gradcam.gradcam", "inhouse.gradcam"),
+    }
     assert (agreement["samples"] > 0).all()
     assert "## Agreement between implementations" in (cfg.results_dir() / "leaderboard.md").read_text()
 
 
 def test_sweeps_become_curves_and_road_runs_in_a_suite(tmp_path, cache) -> None:
-    extra = '''
+    extra = """
 [[metrics]]
 name = "randomisation_ssim"
 sweep = { blocks = [1, 3, 0] }
@@ -284,7 +307,7 @@ params = { fractions = [0.2, 0.6] }
 [[metrics]]
 name = "max_sensitivity"
 params = { samples = 2 }
-'''
+"""
     methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.saliency", "baseline.centre", "baseline.random"))
     cfg = tiny_suite(tmp_path, methods=methods, extra=extra)
     run_suite(cfg)
