@@ -279,18 +279,27 @@ def member_label(member: MethodConfig) -> str:
 
 
 def run_agreement(unit: Unit, ws: Workspace) -> None:
-    """Explain the shard with every implementation of one method and compare each pair, sample by sample."""
+    """Compare every pair of implementations of one method on the shard, sample by sample, from their explain units' maps.
+
+    Maps are read from the store; a member whose maps are not stored is explained here with the seeds of its explain
+    unit, so the comparison is the same either way.
+    """
     model, _, info = ws.model(unit.model)
-    seeds = sample_seeds(stable_seed(ws.cfg.suite.seed, "agreement"), list(unit.sample_ids), ws.device)
+    ids = list(unit.sample_ids)
     maps, failures = {}, []
-    for member in unit.members:
+    for member, key in zip(unit.members, unit.member_keys):
         label = member_label(member)
         try:
-            with _explainer(member, model, info) as explainer:
-                shard_maps, shard_failures, _, _ = _explain_shard(unit, ws, explainer, seeds)
+            stored = ws.store.read_maps(key, ids, ws.cfg.store.maps_dtype) if ws.store.has(key) else None
+            if stored is not None:
+                shard_failures = ws.store.read(key).failures
+            else:
+                seeds = sample_seeds(stable_seed(ws.cfg.suite.seed, member.name), ids, ws.device)
+                with _explainer(member, model, info) as explainer:
+                    stored, shard_failures, _, _ = _explain_shard(unit, ws, explainer, seeds)
             if shard_failures:
                 raise RuntimeError(shard_failures[0].error)
-            maps[label] = shard_maps
+            maps[label] = stored.to(ws.device)
         except Exception as err:  # one implementation failing must not hide the others' agreement
             failures.append(Failure("agreement", list(unit.sample_ids), error_text(err), implementation=label))
     values = []

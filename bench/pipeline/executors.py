@@ -19,7 +19,7 @@ from bench.models.model_store import is_trained
 from bench.pipeline.execute import Job, run_job
 from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
-from bench.pipeline.units import ALONE
+from bench.pipeline.units import AFTER_EXPLAIN, ALONE
 from bench.pipeline.workspace import Workspace
 
 # How long a process waits before looking again at units another process has claimed.
@@ -77,17 +77,17 @@ def refresh(job: Job, store: RecordStore) -> Job | None:
 
 
 def pending_phases(plan: Plan, store: RecordStore) -> list[list[Job]]:
-    """The plan's missing work as jobs in three phases: training; explaining, scoring and the rest; then timing alone."""
+    """The plan's missing work as jobs in four phases: training; explaining and scoring; agreement; then timing alone."""
     scores: dict[str, list] = {}
     for u in plan.of_kind("score"):
         scores.setdefault(u.source_key, []).append(u)
-    phases: list[list[Job]] = [[], [], []]
+    phases: list[list[Job]] = [[], [], [], []]
     for unit in plan.units:
         if unit.kind == "score":
             continue
         job = refresh(Job(unit, tuple(scores.get(unit.key, ()))), store)
         if job is not None:
-            phases[0 if unit.kind == "train" else 2 if unit.kind in ALONE else 1].append(job)
+            phases[0 if unit.kind == "train" else 3 if unit.kind in ALONE else 2 if unit.kind in AFTER_EXPLAIN else 1].append(job)
     return phases
 
 
@@ -168,8 +168,8 @@ def worker_devices(device: torch.device, workers: int) -> list[str]:
 
 def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress: Callable[[Job], None] = lambda job: None) -> list[Job]:
     """Training and explaining over `workers` local processes; calibration and timing afterwards in this process, alone."""
-    if not any(phases[:2]):
-        return run_serial(phases[2:], ws, progress)
+    if not any(phases[:-1]):
+        return run_serial(phases[-1:], ws, progress)
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = get_context("spawn")
     counter = context.Value("i", 0)
@@ -188,9 +188,9 @@ def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress
                 progress(job)
             return outcomes
 
-        for phase in phases[:2]:
+        for phase in phases[:-1]:
             ran += _drain(phase, submit, ws.store)
-    return ran + run_serial(phases[2:], ws, progress)
+    return ran + run_serial(phases[-1:], ws, progress)
 
 
 def _ray_task(cfg: SuiteConfig, data: SuiteData, device: str, job: Job) -> str:
@@ -222,8 +222,8 @@ def run_ray(phases: list[list[Job]], ws: Workspace, address: str | None, progres
                 progress(job)
             return outcomes
 
-        ran = [job for phase in phases[:2] for job in _drain(phase, submit, ws.store)]
+        ran = [job for phase in phases[:-1] for job in _drain(phase, submit, ws.store)]
     finally:
         if started:
             ray.shutdown()
-    return ran + run_serial(phases[2:], ws, progress)
+    return ran + run_serial(phases[-1:], ws, progress)

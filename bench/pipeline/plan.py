@@ -94,9 +94,10 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
                 sample_ids=tuple(sample_ids),
             )
         )
-        for method in cfg.methods:
+        explain_keys: dict[tuple[int, int], str] = {}
+        for m, method in enumerate(cfg.methods):
             for shard, ids in enumerate(shards):
-                explain = unit_key(
+                explain = explain_keys[(m, shard)] = unit_key(
                     {
                         **common,
                         **identity,
@@ -122,17 +123,12 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
                 ]
         for name, members in groups.items():
             for shard, ids in enumerate(shards):
-                key = unit_key(
-                    {
-                        **common,
-                        **identity,
-                        "kind": "agreement",
-                        "members": [asdict(m) for m in members],
-                        "top_fraction": cfg.agreement.top_fraction,
-                        "samples": ids,
-                    }
+                # The members' explain units: agreement compares the maps they store (or would store).
+                member_keys = tuple(explain_keys[(cfg.methods.index(m), shard)] for m in members)
+                key = unit_key({"kind": "agreement", "members": member_keys, "top_fraction": cfg.agreement.top_fraction})
+                units.append(
+                    Unit(key, "agreement", model, shard=shard, sample_ids=ids, members=members, family=name, member_keys=member_keys)
                 )
-                units.append(Unit(key, "agreement", model, shard=shard, sample_ids=ids, members=members, family=name))
         if cfg.measure.enabled:
             timing_ids = tuple(sample_ids[: cfg.measure.batch_size])
             calibrate = unit_key({**identity, "kind": "calibrate", "device": device, "samples": timing_ids})

@@ -135,7 +135,7 @@ def execute(plan_: Plan, cfg: SuiteConfig, data: SuiteData, device: torch.device
             pass
         return ran
 
-    ran = run(pending_phases(plan_, ws.store)[:1] + [[], []])
+    ran = run(pending_phases(plan_, ws.store)[:1] + [[], [], []])
     # Every rank needs every model before it explains (training once, under a lock): only then are the weights
     # digests known that tell records of these weights from records of the same settings trained elsewhere.
     for ref in plan_.models:

@@ -12,6 +12,8 @@ from bench.core.config import MethodConfig, MetricConfig, ModelConfig
 KINDS = ("train", "evaluate", "explain", "score", "agreement", "calibrate", "timing")
 # Kinds that measure cost and so run alone on their device, after everything else.
 ALONE = ("calibrate", "timing")
+# Kinds that read what explain units store, and so run in a phase after them.
+AFTER_EXPLAIN = ("agreement",)
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ class Unit:
     members: tuple[MethodConfig, ...] = ()
     source_key: str = ""
     logical_key: str = ""
-    # The method family whose implementations an agreement unit compares.
+    # The method family whose implementations an agreement unit compares, and the explain units of those members.
     family: str = ""
+    member_keys: tuple[str, ...] = ()
 
     def describe(self) -> dict:
         """The unit as plain data (what plan.json stores and `bench plan` prints)."""

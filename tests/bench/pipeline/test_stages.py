@@ -279,10 +279,11 @@ def test_samples_without_masks_count_for_nothing_but_stay_in_the_run(tmp_path, c
     assert (records["status"] == "no_mask").sum() == 3 * 4 * 4
 
 
-def test_agreement_units_compare_implementations(tmp_path, cache) -> None:
+def test_agreement_units_compare_implementations_from_their_stored_maps(tmp_path, cache, explain_calls) -> None:
     methods = "".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.gradcam", "captum.gradcam", "gradcam.gradcam", "baseline.random"))
     cfg = dataclasses.replace(tiny_suite(tmp_path, methods=methods), agreement=AgreementConfig(enabled=True))
     summary = run_suite(cfg)
+    assert len(explain_calls) == 4 * 3  # the explain units only: agreement reads their maps
     assert summary.planned == 2 + 4 * 3 * 5 + 3  # one agreement unit per shard for the one method with several implementations
     agreement = pd.read_csv(cfg.results_dir() / "agreement.csv")
     assert set(zip(agreement["a"], agreement["b"])) == {
@@ -292,6 +293,12 @@ def test_agreement_units_compare_implementations(tmp_path, cache) -> None:
     }
     assert (agreement["samples"] > 0).all()
     assert "## Agreement between implementations" in (cfg.results_dir() / "leaderboard.md").read_text()
+
+    # Without stored maps agreement explains the members itself, with their explain units' seeds: the same numbers.
+    unstored = dataclasses.replace(cfg, store=StoreConfig(maps=False), run=dataclasses.replace(cfg.run, results=str(tmp_path / "unstored")))
+    run_suite(unstored)
+    assert len(explain_calls) == 4 * 3 * 2 + 3 * 3
+    pd.testing.assert_frame_equal(pd.read_csv(unstored.results_dir() / "agreement.csv"), agreement)
 
 
 def test_sweeps_become_curves_and_road_runs_in_a_suite(tmp_path, cache) -> None:
