@@ -48,8 +48,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or cfg.run.device)
     the_plan = plan(cfg, prepare(cfg), device)
     store = RecordStore(cfg.results_dir() / "records")
-    for line in plan_lines(the_plan, store, image_size=cfg.data.image_size, keep_maps=cfg.store.maps, maps_limit=cfg.store.maps_limit,
-                           passes=not args.no_passes):
+    for line in plan_lines(the_plan, store, image_size=cfg.data.image_size, maps=cfg.store, passes=not args.no_passes):
         print(line)
     return 0
 

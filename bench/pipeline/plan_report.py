@@ -8,6 +8,7 @@ from dataclasses import replace
 import torch
 
 from bench.core import registry
+from bench.core.config import StoreConfig
 from bench.models.layers import default_layer
 from bench.models.model_store import is_trained, model_spec
 from bench.models.resnet import build_model
@@ -15,7 +16,7 @@ from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import Unit
 
-MAP_BYTES_PER_PIXEL = 2
+BYTES_PER_PIXEL = {"float16": 2, "float32": 4}
 
 
 def declared_passes(plan: Plan, image_size: int) -> dict[tuple[str, str], str]:
@@ -53,27 +54,27 @@ def _stored(unit: Unit, store: RecordStore) -> bool:
     return is_trained(unit.model.directory) if unit.kind == "train" else store.has(unit.key)
 
 
-def map_bytes(plan: Plan, image_size: int, keep: bool, limit: int) -> int:
-    """Bytes the stored maps of the plan's explain units take (float16 maps plus a float32 scale per map)."""
-    if not keep:
+def map_bytes(plan: Plan, image_size: int, maps: StoreConfig) -> int:
+    """Bytes the stored maps of the plan's explain units take (maps in their dtype plus a float32 scale per map)."""
+    if not maps.maps:
         return 0
     position = {sid: i for i, sid in enumerate(plan.sample_ids)}
     total = 0
     for unit in plan.of_kind("explain"):
-        if limit == 0 or position[unit.sample_ids[-1]] < limit:
-            total += len(unit.sample_ids) * (image_size * image_size * MAP_BYTES_PER_PIXEL + 4)
+        if maps.maps_limit == 0 or position[unit.sample_ids[-1]] < maps.maps_limit:
+            total += len(unit.sample_ids) * (image_size * image_size * BYTES_PER_PIXEL[maps.maps_dtype] + 4)
     return total
 
 
-def plan_lines(plan: Plan, store: RecordStore, *, image_size: int, keep_maps: bool, maps_limit: int, passes: bool = True) -> list[str]:
+def plan_lines(plan: Plan, store: RecordStore, *, image_size: int, maps: StoreConfig, passes: bool = True) -> list[str]:
     """The plan as text: a summary line, the disk estimate, then one line per unit."""
     stored = {u.key: _stored(u, store) for u in plan.units}
     kinds = Counter(u.kind for u in plan.units)
     summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
     lines = [
         f"{plan.suite}: {len(plan.units)} units ({summary}); {sum(stored.values())} stored, {len(plan.units) - sum(stored.values())} to run",
-        f"maps kept: {map_bytes(plan, image_size, keep_maps, maps_limit) / 2**20:.1f} MiB on disk ([store] maps = {str(keep_maps).lower()}, "
-        f"maps_limit = {maps_limit})",
+        f"maps kept: {map_bytes(plan, image_size, maps) / 2**20:.1f} MiB on disk ([store] maps = {str(maps.maps).lower()}, "
+        f"maps_limit = {maps.maps_limit}, maps_dtype = {maps.maps_dtype})",
     ]
     declared = declared_passes(plan, image_size) if passes else {}
     rows = [("kind", "model", "method", "metric", "shard", "samples", "passes/img", "stored", "key")]

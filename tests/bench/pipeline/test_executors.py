@@ -153,3 +153,22 @@ def test_ray_tasks_give_the_serial_records(tmp_path, cache, monkeypatch) -> None
     assert summary.missing == 0
     pd.testing.assert_frame_equal(records(distributed), records(serial))
     assert os.getpid() not in {e["pid"] for e in RecordStore(distributed.results_dir() / "records").executions()}
+
+
+def test_plan_estimates_the_disk_of_the_maps_it_will_keep(tmp_path, cache) -> None:
+    import dataclasses
+
+    from bench.core.config import StoreConfig
+    from bench.pipeline.plan_report import map_bytes
+    from bench.pipeline.stages import plan, prepare, resolve_device
+
+    cfg = tiny_suite(tmp_path)
+    the_plan = plan(cfg, prepare(cfg), resolve_device("cpu"))
+    per_sample = 64 * 64 * 4 + 4
+    assert map_bytes(the_plan, 64, StoreConfig()) == 4 * 13 * per_sample
+    assert map_bytes(the_plan, 64, StoreConfig(maps_dtype="float16")) == 4 * 13 * (64 * 64 * 2 + 4)
+    assert map_bytes(the_plan, 64, StoreConfig(maps_limit=10)) == 4 * 10 * per_sample  # the shards within the first 10 samples
+    assert map_bytes(the_plan, 64, StoreConfig(maps=False)) == 0
+    run_suite(dataclasses.replace(cfg, store=StoreConfig(maps_limit=10)))
+    stored = sum(p.stat().st_size for p in (cfg.results_dir() / "records").glob("*.maps.safetensors"))
+    assert 4 * 10 * per_sample <= stored < 4 * 10 * per_sample * 1.05  # plus the safetensors headers
