@@ -125,7 +125,7 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
 def _explain_shard(unit: Unit, ws: Workspace, explainer: Explainer, seeds: torch.Tensor) -> tuple[torch.Tensor, list[Failure], dict, float]:
     """Canonical maps (N, *S) of the shard (NaN where a batch failed), failures, diagnostics and seconds spent."""
     samples = ws.samples(unit.sample_ids)
-    targets = ws.targets(unit.model)[[ws._index[s] for s in unit.sample_ids]]
+    targets = ws.targets(unit.model)[ws.positions(unit.sample_ids)]
     spatial = tuple(samples.images.shape[2:])
     explain = _explain_fn(explainer, spatial, ws.cfg.store.maps_dtype)
     maps = torch.full((len(samples), *spatial), float("nan"), device=ws.device)
@@ -160,7 +160,7 @@ def run_explain_job(job: Job, ws: Workspace) -> None:
         else:
             maps, failures, diagnostics, seconds = _explain_shard(unit, ws, lazy.get(), seeds)
             failed = {s for f in failures for s in f.sample_ids}
-            keep = cfg.store.maps and (cfg.store.maps_limit == 0 or ws._index[ids[-1]] < cfg.store.maps_limit)
+            keep = cfg.store.maps and (cfg.store.maps_limit == 0 or ws.positions(ids[-1:])[0] < cfg.store.maps_limit)
             if keep:
                 # Also when only the sidecar was missing (a fresh clone of published records): the next metric reads it.
                 ws.store.write_maps(unit.key, ids, maps, cfg.store.maps_dtype)
@@ -197,7 +197,7 @@ def _score(
 ) -> None:
     unit, cfg = job.lead, ws.cfg
     samples = ws.samples(unit.sample_ids)
-    targets = ws.targets(unit.model)[[ws._index[s] for s in unit.sample_ids]]
+    targets = ws.targets(unit.model)[ws.positions(unit.sample_ids)]
     spatial = tuple(samples.images.shape[2:])
     metrics = [(s, get_metric(s.metric.name)(**s.metric.params)) for s in job.scores]
     metric_seeds = sample_seeds(stable_seed(cfg.suite.seed, "metrics", unit.method.name), list(unit.sample_ids), ws.device)
@@ -342,7 +342,7 @@ def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, de
 
 def _timing_inputs(unit: Unit, ws: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
     samples = ws.samples(unit.sample_ids)
-    targets = ws.targets(unit.model)[[ws._index[s] for s in unit.sample_ids]]
+    targets = ws.targets(unit.model)[ws.positions(unit.sample_ids)]
     return normalise(samples.images.to(ws.device)), targets.to(ws.device)
 
 

@@ -45,7 +45,11 @@ class Workspace:
 
     def samples(self, ids: tuple[str, ...] | list[str]) -> SplitData:
         """The samples with these ids, in this order."""
-        return self.split.subset(torch.tensor([self._index[s] for s in ids], dtype=torch.long))
+        return self.split.subset(torch.tensor(self.positions(ids), dtype=torch.long))
+
+    def positions(self, ids: tuple[str, ...] | list[str]) -> list[int]:
+        """Where the samples with these ids stand in the explained split."""
+        return [self._index[s] for s in ids]
 
     def train(self, ref: ModelRef) -> Path:
         """The model's trained directory, training it (once, under a lock) if it is not there."""
