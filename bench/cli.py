@@ -98,6 +98,18 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         print("metrics:")
         for name, cls in sorted(METRICS.items()):
             print(f"  {name:28s} {cls.category:14s} {cls.direction:7s} {'needs masks' if cls.requires_masks else ''}")
+    if args.what in ("architectures", "all"):
+        from bench.models.architectures import ARCHITECTURES
+
+        print("architectures:")
+        for name in ARCHITECTURES.names():
+            print(f"  {name}")
+    if args.what in ("sources", "all"):
+        from bench.data.sources import DATA_SOURCES
+
+        print("sources:")
+        for name in DATA_SOURCES.names():
+            print(f"  {name}")
     if args.what in ("suites", "all"):
         print("suites:")
         for path in sorted(Path("suites").glob("*.toml")):
@@ -185,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")
     p.set_defaults(func=_cmd_validate)
-    p = sub.add_parser("ls", help="list registered methods, metrics and suites")
-    p.add_argument("what", nargs="?", choices=("methods", "metrics", "suites", "all"), default="all")
+    p = sub.add_parser("ls", help="list registered methods, metrics, architectures, data sources and suites")
+    p.add_argument("what", nargs="?", choices=("methods", "metrics", "architectures", "sources", "suites", "all"), default="all")
     p.set_defaults(func=_cmd_ls)
     p = sub.add_parser("train", help="train (or reuse the cached) models of a suite")
     p.add_argument("suite")

@@ -38,9 +38,11 @@ def test_ls_lists_methods_and_metrics(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     lines = out.splitlines()
     sections = [line for line in lines if not line.startswith(" ")]
-    assert sections == ["methods:", "metrics:", "suites:"]
+    assert sections == ["methods:", "metrics:", "architectures:", "sources:", "suites:"]
     methods = lines[lines.index("methods:") + 1:lines.index("metrics:")]
-    metrics = lines[lines.index("metrics:") + 1:lines.index("suites:")]
+    metrics = lines[lines.index("metrics:") + 1:lines.index("architectures:")]
+    assert [line.strip() for line in lines[lines.index("architectures:") + 1:lines.index("sources:")]] == ["resnet18", "resnet34", "resnet50"]
+    assert [line.strip() for line in lines[lines.index("sources:") + 1:lines.index("suites:")]] == ["folder", "synthetic"]
     suites = lines[lines.index("suites:") + 1:]
     method_names = [line.split()[0] for line in methods]
     assert "inhouse.gradcam" in method_names and "baseline.random" in method_names

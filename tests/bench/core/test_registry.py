@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.core import registry
+from bench.core.errors import BenchError
 from bench.core.registry import UnknownName
 
 
@@ -28,3 +29,22 @@ def test_check_params() -> None:
     assert len(problems) == 1 and "did you mean 'relu'" in problems[0]
     assert "must be bool" in registry.check_params(cls, {"relu": 1})[0]
     assert registry.check_params(registry.get("baseline.centre"), {"sigma": 1}) == []
+
+
+def test_one_registry_type_serves_every_lookup_lazily_and_suggests_names() -> None:
+    import sys
+
+    from bench.core.registry import Registry
+    from bench.data.sources import DATA_SOURCES
+    from bench.metrics import METRICS
+    from bench.models.architectures import ARCHITECTURES
+
+    assert all(isinstance(r, Registry) for r in (registry.EXPLAINERS, METRICS, ARCHITECTURES, DATA_SOURCES))
+    lazy = Registry("thing", lambda: {"json-dumps": "json:dumps", "absent": "bench_no_such_module:x"})
+    assert lazy.names() == ["absent", "json-dumps"] and "json-dumps" in lazy
+    assert lazy.get("json-dumps") is sys.modules["json"].dumps
+    with pytest.raises(UnknownName, match="did you mean 'json-dumps'"):
+        lazy.get("json-dump")
+    checked = Registry("number", lambda: {"pi": "math:pi"}, check=lambda entry: callable(entry))
+    with pytest.raises(BenchError, match="not a valid number"):
+        checked.get("pi")
