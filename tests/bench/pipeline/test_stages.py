@@ -338,3 +338,26 @@ params = { samples = 2 }
     scores = pd.read_csv(cfg.results_dir() / "scores.csv")
     swept = scores[scores["sweep_param"] == "blocks"]
     assert sorted(swept["sweep_value"].unique()) == [0, 1, 3] and set(swept["metric"]) == {"randomisation_ssim"}
+
+
+def test_leaderboard_of_a_suite_never_run_names_the_folder(tmp_path, cache, capsys) -> None:
+    from bench.cli import main
+
+    cfg = tiny_suite(tmp_path)
+    assert main(["leaderboard", cfg.path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(cfg.results_dir()) in err and "plan.json" in err
+
+
+def test_a_damaged_record_is_named_when_publishing_and_recomputed_by_the_next_run(tmp_path, cache, capsys) -> None:
+    from bench.cli import main
+
+    cfg = tiny_suite(tmp_path, methods='[[methods]]\nname = "baseline.centre"\n')
+    run_suite(cfg)
+    store = RecordStore(cfg.results_dir() / "records")
+    damaged = store.path(next(r.key for r in store.read_all().values() if r.kind == "score"))
+    damaged.write_text('{"kind": "score", "schema": 2, "key": "truncated')
+    assert main(["leaderboard", cfg.path]) == 2
+    assert str(damaged) in capsys.readouterr().err
+    assert run_suite(cfg).ran == 1
+    assert publish(cfg).missing == []
