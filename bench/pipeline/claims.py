@@ -9,6 +9,9 @@ import socket
 import time
 from pathlib import Path
 
+from bench.utils.atomic_files import write_text_atomic
+from bench.utils.file_lock import file_lock
+
 
 def _alive(owner: dict) -> bool:
     if owner.get("host") != socket.gethostname():
@@ -37,29 +40,23 @@ class Claims:
         """Claim key for this process; False while another live process holds it."""
         self.directory.mkdir(parents=True, exist_ok=True)
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "ttl": self.ttl_s}
-        for _ in range(2):
-            try:
-                fd = os.open(self._path(key), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if self.held_by_other(key):
-                    return False
-                with contextlib.suppress(FileNotFoundError):
-                    self._path(key).unlink()
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump(owner, handle)
-            return True
-        return False
+        # Checking a claim and taking it over must be one step, or two processes that both find a dead owner's
+        # claim would both take it: a lock on the claims folder makes it one (flock also works across NFS clients).
+        with file_lock(self.directory / ".lock"):
+            if self.held_by_other(key):
+                return False
+            write_text_atomic(self._path(key), json.dumps(owner))
+        return True
 
     def held_by_other(self, key: str) -> bool:
         """Whether another live process holds a claim on key."""
         try:
-            owner = json.loads(self._path(key).read_text() or "{}")
+            owner = json.loads(self._path(key).read_text())
         except FileNotFoundError:
             return False
         except (OSError, json.JSONDecodeError):
-            # A claim file being written right now: treat it as held.
-            return True
+            # Claims are written whole (temp file and rename), so an unreadable one was damaged: it holds nothing.
+            return False
         if owner.get("host") == socket.gethostname() and owner.get("pid") == os.getpid():
             return False
         return _alive(owner)
