@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from bench.core.config import SuiteConfig
+from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.data.suite_data import SuiteData, prepare_data
 from bench.pipeline.execute import Job
@@ -170,9 +170,8 @@ def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[S
     return StoredRun(explains, scores, timings, agreements, evaluations), missing
 
 
-def _metric_of(record: ScoreRecord):  # noqa: ANN202 - a MetricConfig rebuilt from a record whose plan entry is gone
-    from bench.core.config import MetricConfig
-
+def _metric_of(record: ScoreRecord) -> MetricConfig:
+    """The metric entry a score record was made for, when the plan that named it is gone (a schema-1 store)."""
     return MetricConfig(
         record.metric,
         record.metric_params,
