@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import captum.attr as ca
 import numpy as np
 import torch
 from torch import nn
@@ -24,6 +23,13 @@ from bench.models.layers import resolve_layer
 
 # Modes of torch.nn.functional.interpolate for images (Captum passes the name on).
 INTERPOLATE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+
+
+def captum_attr():  # noqa: ANN201 - the captum.attr module
+    """captum.attr, imported on first use: scoring stored maps never pays for importing Captum."""
+    import captum.attr
+
+    return captum.attr
 
 
 class CaptumExplainer(ThirdPartyExplainer):
@@ -61,7 +67,7 @@ class CaptumGradCAM(_LayerMethod):
         self.relu = relu
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        explainer = ca.LayerGradCam(self.model, self.layer)
+        explainer = captum_attr().LayerGradCam(self.model, self.layer)
         return self._run(lambda: explainer.attribute(x, target=target, relu_attributions=self.relu))[:, 0]
 
 
@@ -76,7 +82,7 @@ class CaptumCAM(_LayerMethod):
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         check_gap_linear_head(self.model, self.layer, x)
-        explainer = ca.LayerGradCam(self.model, self.layer)
+        explainer = captum_attr().LayerGradCam(self.model, self.layer)
         cam = self._run(lambda: explainer.attribute(x, target=target, relu_attributions=False))[:, 0]
         return cam * math.prod(cam.shape[1:])
 
@@ -104,7 +110,7 @@ class CaptumIntegratedGradients(CaptumExplainer):
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         base = reference_input(x, self.baseline, seeds=seeds)
-        explainer = ca.IntegratedGradients(self.model)
+        explainer = captum_attr().IntegratedGradients(self.model)
         attr, delta = self._run(lambda: explainer.attribute(x, baselines=base, target=target, n_steps=self.steps, method=self.rule,
                                                             internal_batch_size=self.internal_batch_size or None, return_convergence_delta=True))
         with torch.no_grad():
@@ -138,7 +144,7 @@ class CaptumOcclusion(CaptumExplainer):
             raise ValueError(f"window {self.window} is larger than the input ({'x'.join(map(str, x.shape[2:]))})")
         self.positions = math.prod((size - self.window) // self.stride + 1 for size in x.shape[2:])
         forward = self.model if self.output == "logit" else (lambda t: torch.softmax(self.model(t), 1))
-        explainer = ca.Occlusion(forward)
+        explainer = captum_attr().Occlusion(forward)
         base = reference_input(x, self.baseline, seeds=seeds)
         return self._run(lambda: explainer.attribute(x, sliding_window_shapes=(x.shape[1],) + (self.window,) * rank,
                                                      strides=(x.shape[1],) + (self.stride,) * rank, baselines=base, target=target,
@@ -155,7 +161,7 @@ class CaptumSaliency(CaptumExplainer):
         self.abs = abs
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        return self._run(lambda: ca.Saliency(self.model).attribute(x, target=target, abs=self.abs))
+        return self._run(lambda: captum_attr().Saliency(self.model).attribute(x, target=target, abs=self.abs))
 
 
 class CaptumInputXGradient(CaptumExplainer):
@@ -167,7 +173,7 @@ class CaptumInputXGradient(CaptumExplainer):
         super().__init__(model, target_layer=None)
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        return self._run(lambda: ca.InputXGradient(self.model).attribute(x, target=target))
+        return self._run(lambda: captum_attr().InputXGradient(self.model).attribute(x, target=target))
 
 
 class CaptumGuidedBackprop(CaptumExplainer):
@@ -179,7 +185,7 @@ class CaptumGuidedBackprop(CaptumExplainer):
         super().__init__(model, target_layer=None)
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        return self._run(lambda: ca.GuidedBackprop(self.model).attribute(x, target=target))
+        return self._run(lambda: captum_attr().GuidedBackprop(self.model).attribute(x, target=target))
 
 
 class CaptumGuidedGradCAM(_LayerMethod):
@@ -198,7 +204,7 @@ class CaptumGuidedGradCAM(_LayerMethod):
         self.interpolate_mode = interpolate_mode
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        explainer = ca.GuidedGradCam(self.model, self.layer)
+        explainer = captum_attr().GuidedGradCam(self.model, self.layer)
         return self._run(lambda: explainer.attribute(x, target=target, interpolate_mode=self.interpolate_mode))
 
 
@@ -224,7 +230,7 @@ class CaptumNoiseTunnel(_Seeded):
 
     channel_reduction = "sum"
     nt_type = "smoothgrad"
-    BASES = {"saliency": ca.Saliency, "gradient_x_input": ca.InputXGradient, "guided_backprop": ca.GuidedBackprop}
+    BASES = {"saliency": "Saliency", "gradient_x_input": "InputXGradient", "guided_backprop": "GuidedBackprop"}
 
     def __init__(self, model: nn.Module, *, target_layer: str | None = None, base: str = "saliency", samples: int = 25,
                  stdev: float = 0.5, samples_batch_size: int = 0) -> None:
@@ -240,9 +246,9 @@ class CaptumNoiseTunnel(_Seeded):
         return {"forward": self.samples, "backward": self.samples}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        method = self.BASES[self.base](self.model)
+        method = getattr(captum_attr(), self.BASES[self.base])(self.model)
         extra = {"abs": False} if self.base == "saliency" else {}
-        tunnel = ca.NoiseTunnel(method)
+        tunnel = captum_attr().NoiseTunnel(method)
         return self._seeded(seeds, lambda: tunnel.attribute(x, nt_type=self.nt_type, nt_samples=self.samples, stdevs=self.stdev, target=target,
                                                             nt_samples_batch_size=self.samples_batch_size or None, **extra))
 
@@ -279,7 +285,7 @@ class CaptumGradientShap(_Seeded):
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         refs = torch.cat([reference_input(x[:1], kind) for kind in self.references])
-        return self._seeded(seeds, lambda: ca.GradientShap(self.model).attribute(x, baselines=refs, n_samples=self.samples, stdevs=self.stdev, target=target))
+        return self._seeded(seeds, lambda: captum_attr().GradientShap(self.model).attribute(x, baselines=refs, n_samples=self.samples, stdevs=self.stdev, target=target))
 
 
 class _Conservative(CaptumExplainer):
@@ -313,7 +319,7 @@ class CaptumDeepLift(_Conservative):
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         base = reference_input(x, self.baseline, seeds=seeds)
         try:
-            attr = self._run(lambda: ca.DeepLift(self.model).attribute(x, baselines=base, target=target))
+            attr = self._run(lambda: captum_attr().DeepLift(self.model).attribute(x, baselines=base, target=target))
         except Exception as err:
             raise NotSupported(f"captum.deeplift is not supported for {type(self.model).__name__}: {type(err).__name__}: {err}") from err
         with torch.no_grad():
@@ -335,7 +341,7 @@ class CaptumLRP(_Conservative):
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
         try:
-            attr = self._run(lambda: ca.LRP(self.model).attribute(x, target=target))
+            attr = self._run(lambda: captum_attr().LRP(self.model).attribute(x, target=target))
         except Exception as err:
             raise NotSupported(f"captum.lrp is not supported for {type(self.model).__name__}: {type(err).__name__}: {err}") from err
         with torch.no_grad():
@@ -374,5 +380,5 @@ class CaptumFeatureAblation(CaptumExplainer):
             stride *= math.ceil(size / self.cell)
         mask = ids.expand(x.shape[0], 1, *spatial)
         base = reference_input(x, self.baseline, seeds=seeds)
-        return self._run(lambda: ca.FeatureAblation(self.model).attribute(x, baselines=base, target=target, feature_mask=mask,
+        return self._run(lambda: captum_attr().FeatureAblation(self.model).attribute(x, baselines=base, target=target, feature_mask=mask,
                                                                           perturbations_per_eval=self.per_eval))

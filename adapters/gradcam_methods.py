@@ -16,9 +16,7 @@ import copy
 from typing import ClassVar
 
 import numpy as np
-import pytorch_grad_cam as pgc
 import torch
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from adapters.model_guard import preserved
@@ -26,7 +24,16 @@ from adapters.third_party import ThirdPartyExplainer
 from bench.models.layers import resolve_layer
 
 
-def _targets(target: torch.Tensor) -> list[ClassifierOutputTarget]:
+def grad_cam():  # noqa: ANN201 - the pytorch_grad_cam module
+    """pytorch_grad_cam, imported on first use: it pulls in scikit-learn and OpenCV, which scoring stored maps never needs."""
+    import pytorch_grad_cam
+
+    return pytorch_grad_cam
+
+
+def _targets(target: torch.Tensor) -> list:
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
     return [ClassifierOutputTarget(int(t)) for t in target.tolist()]
 
 
@@ -42,7 +49,7 @@ class GradCamLibExplainer(ThirdPartyExplainer):
         name, self.layer = resolve_layer(model, target_layer)
         super().__init__(model, target_layer=name)
         with preserved(model, keep_new_hooks=True):
-            self.cam = getattr(pgc, self.cam_class)(model=model, target_layers=[self.layer], **options)
+            self.cam = getattr(grad_cam(), self.cam_class)(model=model, target_layers=[self.layer], **options)
 
     def passes(self) -> dict[str, int]:
         """One forward pass and, for gradient methods, a backward pass through the whole network (the library calls .backward())."""
@@ -151,7 +158,7 @@ class GradCamFullGrad(GradCamLibExplainer):
         ThirdPartyExplainer.__init__(self, model, target_layer=None)
         self.layer = None
         with preserved(model, keep_new_hooks=True):
-            self.cam = pgc.FullGrad(model=model, target_layers=[])
+            self.cam = grad_cam().FullGrad(model=model, target_layers=[])
 
 
 class GradCamGuidedBackprop(ThirdPartyExplainer):
@@ -163,7 +170,7 @@ class GradCamGuidedBackprop(ThirdPartyExplainer):
     def __init__(self, model: nn.Module, *, target_layer: str | None = None) -> None:
         super().__init__(model, target_layer=None)
         self.copy = copy.deepcopy(model)
-        self.guided = pgc.GuidedBackpropReLUModel(self.copy, device=next(model.parameters()).device)
+        self.guided = grad_cam().GuidedBackpropReLUModel(self.copy, device=next(model.parameters()).device)
 
     def passes(self) -> dict[str, int]:
         """One forward and one backward pass."""

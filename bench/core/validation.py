@@ -19,6 +19,7 @@ from torch import nn
 from bench.core import registry
 from bench.core.config import CARD, ModelConfig, SuiteConfig, SuiteProblems, collect_suite, read_suite
 from bench.core.errors import DataError
+from bench.core.probe_cache import passed_before, remember_pass
 from bench.core.explainer import canonicalize
 from bench.data.layout import SPLITS, discover
 from bench.models.layers import LayerError, resolve_layer
@@ -213,8 +214,13 @@ def probe_suite(cfg: SuiteConfig) -> None:
 
 
 def validate_suite(path: str | Path) -> SuiteConfig:
-    """Load and probe a suite file; the errors of both are raised together as one SuiteErrors."""
+    """Load and probe a suite file; the errors of both are raised together as one SuiteErrors.
+
+    A suite that loads cleanly and passed the probe before, unchanged (see bench.core.probe_cache), is not probed again.
+    """
     cfg, found = collect_suite(read_suite(path), str(path))
-    _probe(cfg, found)
-    found.raise_if_any()
+    if found.errors or not passed_before(cfg):
+        _probe(cfg, found)
+        found.raise_if_any()
+        remember_pass(cfg)
     return cfg

@@ -362,7 +362,7 @@ def test_corrupt_image_is_named_when_the_data_set_is_loaded_before_training(tmp_
         data.split("test")
     assert str(tmp_path / "data" / "test" / "glaucoma" / "broken.png") in str(info.value)
     assert "cannot decode image" in str(info.value)
-    assert not cache.exists()
+    assert not (cache / "models").exists()  # nothing trained (the cache holds only the probe's passed verdict)
 
 
 def test_three_independent_mistakes_are_reported_together(tmp_path: Path) -> None:
@@ -399,7 +399,7 @@ def test_valid_suite_passes_and_is_what_load_suite_returns(tmp_path: Path, cache
     path, _ = suite()(tmp_path)
     assert validate_suite(path) == load_suite(path)
     probe_suite(load_suite(path))
-    assert not cache.exists()
+    assert [p.parent.name for p in cache.rglob("*") if p.is_file()] == ["probe"]  # only the passed verdict is written
 
 
 def test_fitting_checkpoint_and_imagenet_weights_pass(tmp_path: Path) -> None:
@@ -446,3 +446,27 @@ def test_config_imports_neither_training_nor_torchvision() -> None:
     code = "import sys, bench.core.config; print(sorted(m for m in ('torchvision', 'bench.models.training') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.strip() == "[]"
+
+
+def test_a_passed_probe_is_remembered_until_what_it_checked_changes(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.core.validation as validation
+
+    calls = []
+    real = validation._probe
+    monkeypatch.setattr(validation, "_probe", lambda cfg, found: (calls.append(cfg.path), real(cfg, found)))
+    path, _ = suite()(tmp_path)
+    validate_suite(path)
+    validate_suite(path)
+    assert len(calls) == 1 and list((cache / "probe").glob("*.passed"))
+    path.write_text(path.read_text() + '\n[[metrics]]\nname = "sparseness"\n')
+    validate_suite(path)
+    assert len(calls) == 1  # metrics are checked while loading; the probe's verdict does not depend on them
+    path.write_text(path.read_text().replace("steps = 4", "steps = 5"))
+    validate_suite(path)
+    assert len(calls) == 2
+    path.write_text(path.read_text().replace("steps = 5", "steps = 0"))
+    with pytest.raises(SuiteErrors):
+        validate_suite(path)
+    with pytest.raises(SuiteErrors):
+        validate_suite(path)  # a failure is never remembered
+    assert len(calls) == 4
