@@ -19,8 +19,8 @@ from torch import nn
 from bench.core import registry
 from bench.core.config import CARD, ModelConfig, SuiteConfig, SuiteProblems, collect_suite, read_suite
 from bench.core.errors import DataError
-from bench.core.probe_cache import passed_before, remember_pass
 from bench.core.explainer import canonicalize
+from bench.core.probe_cache import passed_before, remember_pass
 from bench.data.layout import SPLITS, discover
 from bench.models.layers import LayerError, resolve_layer
 from bench.models.resnet import ModelSpec, build_model

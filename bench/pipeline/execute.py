@@ -13,6 +13,7 @@ from torch import nn
 from bench.core import registry
 from bench.core.config import MethodConfig
 from bench.core.explainer import Explainer, canonicalize
+from bench.data.images import SplitData
 from bench.metrics import MetricContext, get_metric
 from bench.metrics.agreement import MEASURES, all_pairs
 from bench.models.classifier_metrics import classifier_report
@@ -31,7 +32,7 @@ from bench.pipeline.records import (
     TimingRecord,
     TimingResult,
 )
-from bench.pipeline.units import Unit
+from bench.pipeline.units import Unit, method_label
 from bench.pipeline.workspace import Workspace
 from bench.utils.measure import peak_memory_mib, time_call
 from bench.utils.rng import sample_seeds, stable_seed
@@ -72,6 +73,11 @@ def _header(unit: Unit, ws: Workspace) -> dict:
         "dataset_digest": ws.data.digest,
         "device": ws.device_text,
     }
+
+
+def explain_seeds(ws: Workspace, method: MethodConfig, ids: tuple[str, ...] | list[str]) -> torch.Tensor:
+    """The per-sample seeds an implementation explains with, wherever and by whichever unit it runs."""
+    return sample_seeds(stable_seed(ws.cfg.suite.seed, method.name), list(ids), ws.device)
 
 
 def _explainer(method: MethodConfig, model: nn.Module, info: ModelInfo) -> Explainer:
@@ -122,10 +128,10 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
     )
 
 
-def _explain_shard(unit: Unit, ws: Workspace, explainer: Explainer, seeds: torch.Tensor) -> tuple[torch.Tensor, list[Failure], dict, float]:
-    """Canonical maps (N, *S) of the shard (NaN where a batch failed), failures, diagnostics and seconds spent."""
-    samples = ws.samples(unit.sample_ids)
-    targets = ws.targets(unit.model)[ws.positions(unit.sample_ids)]
+def _explain_shard(
+    samples: SplitData, targets: torch.Tensor, ws: Workspace, explainer: Explainer, seeds: torch.Tensor
+) -> tuple[torch.Tensor, list[Failure], dict, float]:
+    """Canonical maps (N, *S) of the samples (NaN where a batch failed), failures, diagnostics and seconds spent."""
     spatial = tuple(samples.images.shape[2:])
     explain = _explain_fn(explainer, spatial, ws.cfg.store.maps_dtype)
     maps = torch.full((len(samples), *spatial), float("nan"), device=ws.device)
@@ -142,7 +148,7 @@ def _explain_shard(unit: Unit, ws: Workspace, explainer: Explainer, seeds: torch
         seconds += time.perf_counter() - began
         for name, values in explainer.diagnostics().items():
             diagnostics.setdefault(name, {}).update(zip(samples.ids[batch], values.detach().cpu().tolist()))
-    return maps, failures, {k: [v.get(s) for s in unit.sample_ids] for k, v in diagnostics.items()}, seconds
+    return maps, failures, {k: [v.get(s) for s in samples.ids] for k, v in diagnostics.items()}, seconds
 
 
 def run_explain_job(job: Job, ws: Workspace) -> None:
@@ -151,14 +157,15 @@ def run_explain_job(job: Job, ws: Workspace) -> None:
     model, _, info = ws.model(unit.model)
     cls = registry.get(unit.method.name)
     ids = list(unit.sample_ids)
-    seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), ids, ws.device)
+    samples, targets = ws.samples(ids), ws.targets_of(unit.model, ids)
+    seeds = explain_seeds(ws, unit.method, ids)
     lazy = _LazyExplainer(lambda: _explainer(unit.method, model, info))
     try:
         maps = ws.store.read_maps(unit.key, ids, cfg.store.maps_dtype) if job.explain_stored else None
         if job.explain_stored and maps is not None:
             failed = {s for f in ws.store.read(unit.key).failures for s in f.sample_ids}
         else:
-            maps, failures, diagnostics, seconds = _explain_shard(unit, ws, lazy.get(), seeds)
+            maps, failures, diagnostics, seconds = _explain_shard(samples, targets, ws, lazy.get(), seeds)
             failed = {s for f in failures for s in f.sample_ids}
             keep = cfg.store.maps and (cfg.store.maps_limit == 0 or ws.positions(ids[-1:])[0] < cfg.store.maps_limit)
             if keep:
@@ -180,7 +187,7 @@ def run_explain_job(job: Job, ws: Workspace) -> None:
                     )
                 )
         if job.scores:
-            _score(job, ws, model, info, maps.to(ws.device), failed, seeds, lazy)
+            _score(job, ws, samples, targets, model, info, implementation(cls), maps.to(ws.device), failed, seeds, lazy)
     finally:
         lazy.close()
 
@@ -188,16 +195,17 @@ def run_explain_job(job: Job, ws: Workspace) -> None:
 def _score(
     job: Job,
     ws: Workspace,
+    samples: SplitData,
+    targets: torch.Tensor,
     model: nn.Module,
     info: ModelInfo,
+    impl: Implementation,
     maps: torch.Tensor,
     failed: set[str],
     seeds: torch.Tensor,
     lazy: _LazyExplainer,
 ) -> None:
     unit, cfg = job.lead, ws.cfg
-    samples = ws.samples(unit.sample_ids)
-    targets = ws.targets(unit.model)[ws.positions(unit.sample_ids)]
     spatial = tuple(samples.images.shape[2:])
     metrics = [(s, get_metric(s.metric.name)(**s.metric.params)) for s in job.scores]
     metric_seeds = sample_seeds(stable_seed(cfg.suite.seed, "metrics", unit.method.name), list(unit.sample_ids), ws.device)
@@ -238,8 +246,9 @@ def _score(
     has_mask = samples.has_mask
     for s, metric in metrics:
         statuses, out = [], []
+        metric_failed = failed | {sid for f in failures[s.key] for sid in f.sample_ids}
         for i, (sid, value) in enumerate(zip(unit.sample_ids, values[s.key].tolist())):
-            if sid in failed or any(sid in f.sample_ids for f in failures[s.key]):
+            if sid in metric_failed:
                 status = "failed"
             elif metric.requires_masks and not bool(has_mask[i]):
                 status = "no_mask"
@@ -253,7 +262,7 @@ def _score(
                 **_header(s, ws),
                 explain_key=unit.key,
                 model=info,
-                implementation=implementation(registry.get(unit.method.name)),
+                implementation=impl,
                 params=unit.method.params,
                 shard=unit.shard,
                 metric=m.name,
@@ -271,13 +280,6 @@ def _score(
         )
 
 
-def member_label(member: MethodConfig) -> str:
-    """How an implementation is named in agreement tables: the adapter, with its parameters if any."""
-    if not member.params:
-        return member.name
-    return f"{member.name}({','.join(f'{k}={v}' for k, v in sorted(member.params.items()))})"
-
-
 def run_agreement(unit: Unit, ws: Workspace) -> None:
     """Compare every pair of implementations of one method on the shard, sample by sample, from their explain units' maps.
 
@@ -286,17 +288,18 @@ def run_agreement(unit: Unit, ws: Workspace) -> None:
     """
     model, _, info = ws.model(unit.model)
     ids = list(unit.sample_ids)
+    samples, targets = ws.samples(ids), ws.targets_of(unit.model, ids)
     maps, failures = {}, []
     for member, key in zip(unit.members, unit.member_keys):
-        label = member_label(member)
+        label = method_label(member)
         try:
             stored = ws.store.read_maps(key, ids, ws.cfg.store.maps_dtype) if ws.store.has(key) else None
             if stored is not None:
                 shard_failures = ws.store.read(key).failures
             else:
-                seeds = sample_seeds(stable_seed(ws.cfg.suite.seed, member.name), ids, ws.device)
+                seeds = explain_seeds(ws, member, ids)
                 with _explainer(member, model, info) as explainer:
-                    stored, shard_failures, _, _ = _explain_shard(unit, ws, explainer, seeds)
+                    stored, shard_failures, _, _ = _explain_shard(samples, targets, ws, explainer, seeds)
             if shard_failures:
                 raise RuntimeError(shard_failures[0].error)
             maps[label] = stored.to(ws.device)
@@ -314,8 +317,8 @@ def run_agreement(unit: Unit, ws: Workspace) -> None:
             **_header(unit, ws),
             model=info,
             method=unit.family,
-            members=[member_label(m) for m in unit.members],
-            versions={member_label(m): implementation(registry.get(m.name)) for m in unit.members},
+            members=[method_label(m) for m in unit.members],
+            versions={method_label(m): implementation(registry.get(m.name)) for m in unit.members},
             shard=unit.shard,
             sample_ids=list(unit.sample_ids),
             values=values,
@@ -342,7 +345,7 @@ def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, de
 
 def _timing_inputs(unit: Unit, ws: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
     samples = ws.samples(unit.sample_ids)
-    targets = ws.targets(unit.model)[ws.positions(unit.sample_ids)]
+    targets = ws.targets_of(unit.model, unit.sample_ids)
     return normalise(samples.images.to(ws.device)), targets.to(ws.device)
 
 
@@ -358,7 +361,7 @@ def run_calibrate(unit: Unit, ws: Workspace) -> None:
 
 def run_timing(unit: Unit, ws: Workspace, calibration: CalibrationRecord) -> None:
     """Time one method on one batch (median and IQR of ms per sample) and measure its peak memory."""
-    cfg, m = ws.cfg, ws.cfg.measure
+    m = ws.cfg.measure
     model, _, info = ws.model(unit.model)
     cls = registry.get(unit.method.name)
     header = {
@@ -369,7 +372,7 @@ def run_timing(unit: Unit, ws: Workspace, calibration: CalibrationRecord) -> Non
         "logical_key": unit.logical_key,
     }
     x, target = _timing_inputs(unit, ws)
-    seeds = sample_seeds(stable_seed(cfg.suite.seed, unit.method.name), list(unit.sample_ids), ws.device)
+    seeds = explain_seeds(ws, unit.method, unit.sample_ids)
     try:
         with _explainer(unit.method, model, info) as explainer:
             call = lambda: explainer.attribute(x, target, seeds=seeds)  # noqa: E731

@@ -19,7 +19,7 @@ from bench.models.model_store import is_trained
 from bench.pipeline.execute import Job, run_job
 from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
-from bench.pipeline.units import AFTER_EXPLAIN, ALONE
+from bench.pipeline.units import AFTER_EXPLAIN, ALONE, ModelRef
 from bench.pipeline.workspace import Workspace
 
 # How long a process waits before looking again at units another process has claimed.
@@ -57,12 +57,6 @@ def parse_shard(text: str, environ: Mapping[str, str] = os.environ) -> Shard:
     return Shard(index, count)
 
 
-def _done(job: Job, store: RecordStore) -> bool:
-    if job.lead.kind == "train":
-        return is_trained(job.lead.model.directory)
-    return all(store.has(k) for k in job.keys)
-
-
 def refresh(job: Job, store: RecordStore) -> Job | None:
     """The job with only the parts still missing from the store, or None when nothing is."""
     if job.lead.kind == "train":
@@ -74,6 +68,11 @@ def refresh(job: Job, store: RecordStore) -> Job | None:
     if explain_stored and not scores:
         return None
     return replace(job, scores=scores, explain_stored=explain_stored)
+
+
+def pending_training(plan: Plan) -> list[Job]:
+    """The plan's models still to train (looked up without reading a record)."""
+    return [Job(u) for u in plan.of_kind("train") if not is_trained(u.model.directory)]
 
 
 def pending_phases(plan: Plan, store: RecordStore) -> list[list[Job]]:
@@ -106,7 +105,7 @@ def _claimed_run(job: Job, ws: Workspace) -> str:
         ws.store.log_execution(
             {
                 "kind": kind,
-                "keys": current.keys or [current.lead.key],
+                "keys": current.keys,
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
                 "device": ws.device_text,
@@ -125,7 +124,7 @@ def _drain(jobs: list[Job], submit: Callable[[list[Job]], list[str]], store: Rec
     while waiting:
         outcomes = submit(waiting)
         ran += [j for j, o in zip(waiting, outcomes) if o == "ran"]
-        waiting = [j for j, o in zip(waiting, outcomes) if o == "busy" and not _done(j, store)]
+        waiting = [j for j, o in zip(waiting, outcomes) if o == "busy" and refresh(j, store) is not None]
         if waiting:
             time.sleep(POLL_S)
     return ran
@@ -147,12 +146,12 @@ def run_serial(phases: list[list[Job]], ws: Workspace, progress: Callable[[Job],
 _WORKER: dict = {}
 
 
-def _init_worker(cfg: SuiteConfig, data: SuiteData, devices: list[str], threads: int, counter) -> None:  # noqa: ANN001 - a shared Value
+def _init_worker(cfg: SuiteConfig, data: SuiteData, refs: dict[str, ModelRef], devices: list[str], threads: int, counter) -> None:  # noqa: ANN001
     with counter.get_lock():
         rank = counter.value
         counter.value += 1
     torch.set_num_threads(threads)
-    _WORKER["ws"] = Workspace(cfg, data, torch.device(devices[rank % len(devices)]))
+    _WORKER["ws"] = Workspace(cfg, data, torch.device(devices[rank % len(devices)]), refs)
 
 
 def _worker_run(job: Job) -> str:
@@ -167,9 +166,9 @@ def worker_devices(device: torch.device, workers: int) -> list[str]:
 
 
 def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress: Callable[[Job], None] = lambda job: None) -> list[Job]:
-    """Training and explaining over `workers` local processes; calibration and timing afterwards in this process, alone."""
-    if not any(phases[:-1]):
-        return run_serial(phases[-1:], ws, progress)
+    """The phases' jobs over `workers` local processes (the caller runs timing, which must be alone, in its own process)."""
+    if not any(phases):
+        return []
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = get_context("spawn")
     counter = context.Value("i", 0)
@@ -178,7 +177,7 @@ def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress
         workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(ws.cfg, ws.data, worker_devices(ws.device, workers), threads, counter),
+        initargs=(ws.cfg, ws.data, ws.refs, worker_devices(ws.device, workers), threads, counter),
     ) as pool:
 
         def submit(jobs: list[Job]) -> list[str]:
@@ -188,21 +187,21 @@ def run_processes(phases: list[list[Job]], ws: Workspace, workers: int, progress
                 progress(job)
             return outcomes
 
-        for phase in phases[:-1]:
+        for phase in phases:
             ran += _drain(phase, submit, ws.store)
-    return ran + run_serial(phases[-1:], ws, progress)
+    return ran
 
 
-def _ray_task(cfg: SuiteConfig, data: SuiteData, device: str, job: Job) -> str:
+def _ray_task(cfg: SuiteConfig, data: SuiteData, refs: dict[str, ModelRef], device: str, job: Job) -> str:
     """One job in a Ray worker, which keeps its workspace between tasks of the same suite."""
     key = (cfg.fingerprint(), device)
     if _WORKER.get("key") != key:
-        _WORKER.update(key=key, ws=Workspace(cfg, data, torch.device(device)))
+        _WORKER.update(key=key, ws=Workspace(cfg, data, torch.device(device), refs))
     return _claimed_run(job, _WORKER["ws"])
 
 
 def run_ray(phases: list[list[Job]], ws: Workspace, address: str | None, progress: Callable[[Job], None] = lambda job: None) -> list[Job]:
-    """Training and explaining as Ray tasks (one per job) on a running cluster, or a local one; timing afterwards here, alone."""
+    """The phases' jobs as Ray tasks (one per job) on a running cluster, or a local one (timing stays with the caller)."""
     try:
         import ray
     except ImportError:
@@ -213,17 +212,16 @@ def run_ray(phases: list[list[Job]], ws: Workspace, address: str | None, progres
     try:
         gpus = 1 if ws.device.type == "cuda" else 0
         task = ray.remote(num_gpus=gpus)(_ray_task)
-        cfg_ref, data_ref = ray.put(ws.cfg), ray.put(ws.data)
+        cfg_ref, data_ref, refs_ref = ray.put(ws.cfg), ray.put(ws.data), ray.put(ws.refs)
         device = "cuda" if gpus else "cpu"
 
         def submit(jobs: list[Job]) -> list[str]:
-            outcomes = ray.get([task.remote(cfg_ref, data_ref, device, job) for job in jobs])
+            outcomes = ray.get([task.remote(cfg_ref, data_ref, refs_ref, device, job) for job in jobs])
             for job in jobs:
                 progress(job)
             return outcomes
 
-        ran = [job for phase in phases[:-1] for job in _drain(phase, submit, ws.store)]
+        return [job for phase in phases for job in _drain(phase, submit, ws.store)]
     finally:
         if started:
             ray.shutdown()
-    return ran + run_serial(phases[-1:], ws, progress)

@@ -14,7 +14,7 @@ from bench.models.model_store import is_trained, model_spec
 from bench.models.resnet import build_model
 from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
-from bench.pipeline.units import Unit
+from bench.pipeline.units import Unit, method_label
 
 BYTES_PER_PIXEL = {"float16": 2, "float32": 4}
 
@@ -44,10 +44,9 @@ _SHORT = {"forward": "F", "backward": "B", "head_forward": "hF", "head_backward"
 
 
 def _entry(unit: Unit) -> str:
-    params = ",".join(f"{k}={v}" for k, v in sorted(unit.method.params.items())) if unit.method else ""
     if unit.kind == "agreement":
         return f"{unit.family}: " + ", ".join(m.name for m in unit.members)
-    return f"{unit.method.name}({params})" if params else (unit.method.name if unit.method else "")
+    return method_label(unit.method) if unit.method else ""
 
 
 def _stored(unit: Unit, store: RecordStore) -> bool:

@@ -17,7 +17,7 @@ from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.data.suite_data import SuiteData, prepare_data
 from bench.pipeline.execute import Job
-from bench.pipeline.executors import Shard, pending_phases, run_processes, run_ray, run_serial
+from bench.pipeline.executors import Shard, pending_phases, pending_training, run_processes, run_ray, run_serial
 from bench.pipeline.plan import Plan, plan_suite
 from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
 from bench.pipeline.store import RecordStore
@@ -118,12 +118,12 @@ def plan(cfg: SuiteConfig, data: SuiteData, device: torch.device) -> Plan:
 
 def execute(plan_: Plan, cfg: SuiteConfig, data: SuiteData, device: torch.device, how: Execution = Execution()) -> list:
     """Stage 3: run the plan's missing units (those of this shard only, when sharded); returns the jobs run here."""
-    ws = Workspace(cfg, data, device)
+    ws = Workspace(cfg, data, device, {ref.name: ref for ref in plan_.models})
 
-    def run(phases: list[list[Job]]) -> list[Job]:
+    def run(phases: list[list[Job]], alone: list[Job]) -> list[Job]:
         if how.shard is not None:
-            phases = [[j for j in phase if how.shard.owns(j.lead.key)] for phase in phases]
-        ticks = iter(progress(range(sum(len(p) for p in phases)), desc=f"running {cfg.suite.name}", unit="job"))
+            phases, alone = [[j for j in phase if how.shard.owns(j.lead.key)] for phase in phases], [j for j in alone if how.shard.owns(j.lead.key)]
+        ticks = iter(progress(range(sum(len(p) for p in phases) + len(alone)), desc=f"running {cfg.suite.name}", unit="job"))
         tick = lambda job: next(ticks, None)  # noqa: E731
         if how.executor == "ray":
             ran = run_ray(phases, ws, how.ray_address, tick)
@@ -131,17 +131,20 @@ def execute(plan_: Plan, cfg: SuiteConfig, data: SuiteData, device: torch.device
             ran = run_processes(phases, ws, how.workers, tick)
         else:
             ran = run_serial(phases, ws, tick)
+        # Calibration and timing run here, after every other job has finished, so that nothing shares their device.
+        ran += run_serial([alone], ws, tick)
         for _ in ticks:
             pass
         return ran
 
-    ran = run(pending_phases(plan_, ws.store)[:1] + [[], [], []])
+    ran = run([pending_training(plan_)], [])
     # Every rank needs every model before it explains (training once, under a lock): only then are the weights
     # digests known that tell records of these weights from records of the same settings trained elsewhere.
     for ref in plan_.models:
         if ref.trained_here:
             ws.train(ref)
-    return ran + run([[], *pending_phases(plan_, ws.store)[1:]])
+    *phases, alone = pending_phases(plan_, ws.store)[1:]
+    return ran + run(phases, alone)
 
 
 def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[StoredRun, list[dict]]:
@@ -268,7 +271,7 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, how: Exec
     if prune:
         for key in stale:
             store.remove(key)
-    ran_units = sum(len(j.keys) if j.lead.kind != "train" else 1 for j in ran)
+    ran_units = sum(len(j.keys) for j in ran)
     manifest = {
         "suite": cfg.suite.name,
         "suite_file": cfg.path,

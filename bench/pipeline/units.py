@@ -65,6 +65,13 @@ class Unit:
         }
 
 
+def method_label(method: MethodConfig) -> str:
+    """How a method entry is named in tables and the plan: the adapter, with its parameters if any."""
+    if not method.params:
+        return method.name
+    return f"{method.name}({','.join(f'{k}={v}' for k, v in sorted(method.params.items()))})"
+
+
 def unit_key(identity: dict) -> str:
     """A short stable hash of everything that determines a unit's result."""
     blob = json.dumps(identity, sort_keys=True, default=str)

@@ -15,7 +15,6 @@ from bench.models.checkpoint import file_digest
 from bench.models.layers import default_layer
 from bench.models.model_store import checkpoint_weights, ensure_trained, is_trained, load_model
 from bench.models.training import predict
-from bench.pipeline.plan import model_ref
 from bench.pipeline.records import ModelInfo
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import ModelRef
@@ -25,11 +24,10 @@ from bench.utils.measure import device_description
 class Workspace:
     """A cache of a suite's immutable inputs for the units run in this process (no unit leaves state here)."""
 
-    def __init__(self, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> None:
-        self.cfg, self.data, self.device = cfg, data, device
+    def __init__(self, cfg: SuiteConfig, data: SuiteData, device: torch.device, refs: dict[str, ModelRef]) -> None:
+        self.cfg, self.data, self.device, self.refs = cfg, data, device, refs
         self.device_text = device_description(device)
         self.store = RecordStore(cfg.results_dir() / "records", expected_digest=self.weights_digest)
-        self.refs = {m.name: model_ref(m, data) for m in cfg.models}
         self._models: dict[str, tuple[nn.Module, dict, ModelInfo]] = {}
         self._targets: dict[str, torch.Tensor] = {}
         self._digests: dict[str, str] = {}
@@ -67,9 +65,9 @@ class Workspace:
         if ref.name not in self._models:
             if ref.trained_here:
                 self.train(ref)
-            model, card, weights = load_model(ref.config, Path(ref.directory), ref.trained_here)
+            model, card, _ = load_model(ref.config, Path(ref.directory), ref.trained_here)
             layer = ref.config.target_layer or default_layer(model)
-            info = ModelInfo(ref.name, ref.fingerprint, file_digest(weights), layer)
+            info = ModelInfo(ref.name, ref.fingerprint, self.weights_digest(ref.name), layer)
             self._models[ref.name] = (model.to(self.device).eval(), card, info)
         return self._models[ref.name]
 
@@ -77,6 +75,10 @@ class Workspace:
         """Softmax probabilities of the model over the explained split (N, classes), on the CPU."""
         model, _, _ = self.model(ref)
         return predict(model, self.split.images, batch_size=self.cfg.run.batch_size, device=self.device)
+
+    def targets_of(self, ref: ModelRef, ids: tuple[str, ...] | list[str]) -> torch.Tensor:
+        """The explained class of the samples with these ids, in this order."""
+        return self.targets(ref)[self.positions(ids)]
 
     def targets(self, ref: ModelRef) -> torch.Tensor:
         """The class explained for each sample of the split: its label, or the model's prediction."""

@@ -73,6 +73,13 @@ class StoredRun:
     agreements: list[AgreementRecord]
     evaluations: list[EvaluateRecord]
 
+    def samples_by_row(self) -> dict[tuple, set[str]]:
+        """The sample ids each leaderboard row explained (what per-image costs are divided by)."""
+        samples: dict[tuple, set[str]] = defaultdict(set)
+        for e in self.explains:
+            samples[row_key(e)].update(e.sample_ids)
+        return samples
+
     def all(self) -> list[Record]:
         """Every record."""
         return [*self.explains, *(s for _, s in self.scores), *self.timings, *self.agreements, *self.evaluations]
@@ -98,9 +105,7 @@ def long_records(run: StoredRun) -> pd.DataFrame:
 
 def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
     """The tidy table: one row per (model, implementation, metric): mean, bootstrap CI, n, undefined, rank, cost."""
-    samples: dict[tuple, set] = defaultdict(set)
-    for e in run.explains:
-        samples[row_key(e)].update(e.sample_ids)
+    samples = run.samples_by_row()
     cells: dict[tuple, dict] = {}
     for metric, s in run.scores:
         cell = cells.setdefault(
@@ -150,10 +155,9 @@ def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
 def cost_table(run: StoredRun) -> pd.DataFrame:
     """The tidy cost table: one row per (model, implementation, cost): runtime, memory, efficiency, explain and metric time."""
     rows = []
-    samples: dict[tuple, set] = defaultdict(set)
+    samples = run.samples_by_row()
     explain_s: dict[tuple, float] = defaultdict(float)
     for e in run.explains:
-        samples[row_key(e)].update(e.sample_ids)
         explain_s[row_key(e)] += e.explain_seconds
     for key, ids in samples.items():
         rows.append(
@@ -196,11 +200,10 @@ def build_leaderboard(
     check_comparable(run.all())
     scores = score_table(run, cfg) if scores is None else scores
     costs = cost_table(run) if costs is None else costs
-    samples: dict[tuple, set] = defaultdict(set)
+    samples = run.samples_by_row()
     failures: dict[tuple, set] = defaultdict(set)
     diagnostics: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for e in run.explains:
-        samples[row_key(e)].update(e.sample_ids)
         for f in e.failures:
             failures[row_key(e)].update(f.sample_ids)
         for name, vals in e.diagnostics.items():

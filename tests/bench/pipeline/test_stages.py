@@ -37,9 +37,9 @@ def explain_calls(monkeypatch):
     calls = []
     real = execute._explain_shard
 
-    def counting(unit, *args, **kwargs):
-        calls.append(unit.key)
-        return real(unit, *args, **kwargs)
+    def counting(samples, *args, **kwargs):
+        calls.append(tuple(samples.ids))
+        return real(samples, *args, **kwargs)
 
     monkeypatch.setattr(execute, "_explain_shard", counting)
     return calls
