@@ -39,7 +39,8 @@ def main(out: Path) -> None:
     board = pd.read_csv(full / "leaderboard.csv").set_index("implementation")
     quality = [c for c in published.columns if published[c].dtype.kind == "f" and not c.startswith(("runtime", "peak", "efficiency"))
                and not c.endswith("ms_per_image")]
-    print(f"fresh run vs published leaderboard, max |diff| over quality columns: {(board.loc[published.index, quality] - published[quality]).abs().max().max()}")
+    drift = (board.loc[published.index, quality] - published[quality]).abs().max().max()
+    print(f"fresh run vs published leaderboard, max |diff| over quality columns: {drift}")
     f16 = pd.read_csv(half / "leaderboard.csv").set_index("implementation").loc[published.index]
     means = [c for c in quality if not c.endswith(("_ci_low", "_ci_high", "_rank")) and not c.startswith("completeness")]
     diff = (f16[means] - board.loc[published.index, means]).abs().max().sort_values(ascending=False)
