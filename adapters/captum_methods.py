@@ -109,7 +109,7 @@ class CaptumIntegratedGradients(CaptumExplainer):
         return {} if self.completeness_error is None else {"completeness_error": self.completeness_error}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        base = reference_input(x, self.baseline, seeds=seeds)
+        base = reference_input(x, self.baseline, seeds=seeds, model=self.model)
         explainer = captum_attr().IntegratedGradients(self.model)
         attr, delta = self._run(lambda: explainer.attribute(x, baselines=base, target=target, n_steps=self.steps, method=self.rule,
                                                             internal_batch_size=self.internal_batch_size or None, return_convergence_delta=True))
@@ -145,7 +145,7 @@ class CaptumOcclusion(CaptumExplainer):
         self.positions = math.prod((size - self.window) // self.stride + 1 for size in x.shape[2:])
         forward = self.model if self.output == "logit" else (lambda t: torch.softmax(self.model(t), 1))
         explainer = captum_attr().Occlusion(forward)
-        base = reference_input(x, self.baseline, seeds=seeds)
+        base = reference_input(x, self.baseline, seeds=seeds, model=self.model)
         return self._run(lambda: explainer.attribute(x, sliding_window_shapes=(x.shape[1],) + (self.window,) * rank,
                                                      strides=(x.shape[1],) + (self.stride,) * rank, baselines=base, target=target,
                                                      perturbations_per_eval=self.per_eval))
@@ -284,7 +284,7 @@ class CaptumGradientShap(_Seeded):
         return {"forward": self.samples, "backward": self.samples}
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        refs = torch.cat([reference_input(x[:1], kind) for kind in self.references])
+        refs = torch.cat([reference_input(x[:1], kind, model=self.model) for kind in self.references])
         return self._seeded(seeds, lambda: captum_attr().GradientShap(self.model).attribute(x, baselines=refs, n_samples=self.samples, stdevs=self.stdev, target=target))
 
 
@@ -317,7 +317,7 @@ class CaptumDeepLift(_Conservative):
         self.baseline = baseline
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202
-        base = reference_input(x, self.baseline, seeds=seeds)
+        base = reference_input(x, self.baseline, seeds=seeds, model=self.model)
         try:
             attr = self._run(lambda: captum_attr().DeepLift(self.model).attribute(x, baselines=base, target=target))
         except Exception as err:
@@ -379,6 +379,6 @@ class CaptumFeatureAblation(CaptumExplainer):
             ids = ids + index.view(shape) * stride
             stride *= math.ceil(size / self.cell)
         mask = ids.expand(x.shape[0], 1, *spatial)
-        base = reference_input(x, self.baseline, seeds=seeds)
+        base = reference_input(x, self.baseline, seeds=seeds, model=self.model)
         return self._run(lambda: captum_attr().FeatureAblation(self.model).attribute(x, baselines=base, target=target, feature_mask=mask,
                                                                           perturbations_per_eval=self.per_eval))

@@ -46,9 +46,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     cfg = validate_suite(args.suite)
     device = resolve_device(args.device or cfg.run.device)
-    the_plan = plan(cfg, prepare(cfg), device)
+    data = prepare(cfg)
+    the_plan = plan(cfg, data, device)
     store = RecordStore(cfg.results_dir() / "records")
-    for line in plan_lines(the_plan, store, image_size=cfg.data.image_size, maps=cfg.store, passes=not args.no_passes):
+    for line in plan_lines(the_plan, store, data=data, maps=cfg.store, passes=not args.no_passes):
         print(line)
     return 0
 
@@ -99,10 +100,10 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         for name, cls in sorted(METRICS.items()):
             print(f"  {name:28s} {cls.category:14s} {cls.direction:7s} {'needs masks' if cls.requires_masks else ''}")
     if args.what in ("architectures", "all"):
-        from bench.models.architectures import ARCHITECTURES
+        from bench.models.architectures import architecture_names
 
-        print("architectures:")
-        for name in ARCHITECTURES.names():
+        print("architectures (or python:package.module:factory):")
+        for name in architecture_names():
             print(f"  {name}")
     if args.what in ("sources", "all"):
         from bench.data.sources import DATA_SOURCES
@@ -138,9 +139,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_check_adapter(args: argparse.Namespace) -> int:
     import json
 
-    from bench.core.conformance import check_adapter
+    from bench.core.conformance import FAMILIES, check_adapter, check_on_architecture
 
-    checks = check_adapter(args.name, params=json.loads(args.params) if args.params else None)
+    params = json.loads(args.params) if args.params else None
+    archs = list(FAMILIES) if args.families else (args.arch or [])
+    checks = [check_on_architecture(args.name, arch, params=params) for arch in archs] if archs else check_adapter(args.name, params=params)
     for c in checks:
         print(f"{c.status.upper():5s} {c.name}{': ' + c.detail if c.detail else ''}")
     failed = sum(c.status == "fail" for c in checks)
@@ -208,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-adapter", help="run the conformance check on a registered adapter")
     p.add_argument("name")
     p.add_argument("--params", help="adapter parameters as a JSON object")
+    p.add_argument("--arch", action="append", help="instead: explain once on this untrained classifier (repeatable), e.g. vgg11_bn, zoo:vgg7")
+    p.add_argument("--families", action="store_true", help="instead: explain once on each model family of bench.core.conformance.FAMILIES")
     p.set_defaults(func=_cmd_check_adapter)
     p = sub.add_parser("leaderboard", help="rebuild a suite's published tables from its stored records")
     p.add_argument("suite")

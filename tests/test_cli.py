@@ -38,11 +38,14 @@ def test_ls_lists_methods_and_metrics(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     lines = out.splitlines()
     sections = [line for line in lines if not line.startswith(" ")]
-    assert sections == ["methods:", "metrics:", "architectures:", "sources:", "suites:"]
+    assert sections == ["methods:", "metrics:", "architectures (or python:package.module:factory):", "sources:", "suites:"]
     methods = lines[lines.index("methods:") + 1:lines.index("metrics:")]
-    metrics = lines[lines.index("metrics:") + 1:lines.index("architectures:")]
-    assert [line.strip() for line in lines[lines.index("architectures:") + 1:lines.index("sources:")]] == ["resnet18", "resnet34", "resnet50"]
-    assert [line.strip() for line in lines[lines.index("sources:") + 1:lines.index("suites:")]] == ["folder", "synthetic"]
+    metrics = lines[lines.index("metrics:") + 1:lines.index("architectures (or python:package.module:factory):")]
+    archs = [line.strip() for line in lines[lines.index("architectures (or python:package.module:factory):") + 1:lines.index("sources:")]]
+    for name in ("resnet18", "resnet152", "vgg11", "vgg19_bn", "densenet121", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
+                 "zoo:plain_cnn", "zoo:mnist1d_cnn", "zoo:vgg7", "zoo:mnist_2conv"):
+        assert name in archs
+    assert [line.strip() for line in lines[lines.index("sources:") + 1:lines.index("suites:")]] == ["csv", "folder", "mnist1d", "npz", "synthetic", "textures"]
     suites = lines[lines.index("suites:") + 1:]
     method_names = [line.split()[0] for line in methods]
     assert "inhouse.gradcam" in method_names and "baseline.random" in method_names

@@ -37,7 +37,7 @@ class GradientSHAP(InputGradientMethod):
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
         n, m = x.shape[0], self.samples
         seeds = torch.arange(n, device=x.device) if seeds is None else seeds.to(x.device)
-        refs = torch.stack([reference_input(x, kind, seeds=seeds) for kind in self.references], 1)  # (N, R, C, *S)
+        refs = torch.stack([reference_input(x, kind, seeds=seeds, model=self.model) for kind in self.references], 1)  # (N, R, C, *S)
         noise_seeds = draw_seeds(seeds, m)
         u = counter_uniform(noise_seeds ^ 0x5AB, (2,))
         pick = (u[:, 0] * len(self.references)).long().clamp(max=len(self.references) - 1)

@@ -57,7 +57,7 @@ class IntegratedGradients(InputGradientMethod):
         return {} if self.completeness_error is None else {"completeness_error": self.completeness_error}
 
     def _attribute(self, x: torch.Tensor, target: torch.Tensor, seeds: torch.Tensor | None) -> torch.Tensor:
-        base = reference_input(x, self.baseline, seeds=seeds)
+        base = reference_input(x, self.baseline, seeds=seeds, model=self.model)
         delta = x - base
         n, m = x.shape[0], self.steps
         alphas = torch.as_tensor(self.nodes, dtype=x.dtype, device=x.device)

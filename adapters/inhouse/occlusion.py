@@ -63,7 +63,7 @@ class Occlusion(Explainer):
         masks = window_masks(tuple(x.shape[2:]), self.window, self.stride, x.device)
         n, p = x.shape[0], masks.shape[0]
         self.positions = p
-        reference = reference_input(x, self.baseline, seeds=seeds)
+        reference = reference_input(x, self.baseline, seeds=seeds, model=self.model)
         full = self._score(x, target)
         sample = torch.arange(n, device=x.device).repeat_interleave(p)
         position = torch.arange(p, device=x.device).repeat(n)

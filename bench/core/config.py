@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BenchError, ConfigError
-from bench.data.layout import LABELS, SPLITS
+from bench.data.layout import SPLITS
 from bench.data.sources import DATA_SOURCES
-from bench.data.synthetic import default_counts
-from bench.models.architectures import ARCHITECTURES
+from bench.data.synthetic import LABELS, default_counts
+from bench.models.architectures import parse_arch, torchvision_names
 
 # Config is read before any model exists (bench validate, planning): it imports neither torch nor the trainer,
 # so the training settings and the layout `bench train` writes are defined here and bench.models.training imports them.
 CARD = "model_card.json"
 SELECT_KEYS = ("roc_auc", "accuracy", "loss")
 TARGETS = ("label", "predicted")
+NORMALISATIONS = ("auto", "imagenet", "dataset", "none")
 MAP_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -65,30 +66,64 @@ class SyntheticData:
     counts: dict[str, dict[str, int]] = field(default_factory=default_counts)
 
 
+def default_texture_counts() -> dict[str, int]:
+    """Images per class and split of the generated texture set."""
+    return {"train": 40, "val": 10, "test": 10}
+
+
+@dataclass(frozen=True)
+class TexturesData:
+    """[data.textures]: options of the generated 8-class texture set (histology format)."""
+
+    seed: int = 0
+    counts: dict[str, int] = field(default_factory=default_texture_counts)
+
+
+@dataclass(frozen=True)
+class Mnist1dData:
+    """[data.mnist1d]: the MNIST1D generator's seed (42 gives the published set) and the share of train kept for validation."""
+
+    seed: int = 42
+    val_fraction: float = 0.1
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    """[data]: where the images are, their input size and the split that is explained."""
+    """[data]: the source and where it lies, the class order, the input size and channels of image files, and the explained split."""
 
     root: str
     source: str = "folder"
     manifest: str = ""
+    classes: list[str] = field(default_factory=list)
     image_size: int = 224
+    channels: int = 3
     split: str = "test"
     limit: int = 0
     synthetic: SyntheticData = field(default_factory=SyntheticData)
+    textures: TexturesData = field(default_factory=TexturesData)
+    mnist1d: Mnist1dData = field(default_factory=Mnist1dData)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data."""
+    """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data.
+
+    arch names its source: a torchvision classifier ("resnet18", "torchvision:vgg16_bn"), our zoo ("zoo:vgg7") or a
+    user's factory ("python:package.module:factory"); arch_params go to the zoo or the factory. normalise picks the
+    input statistics ("auto": ImageNet's with pretrained weights, else the train split's); mean and std override it.
+    """
 
     name: str
     arch: str = "resnet18"
+    arch_params: dict[str, Any] = field(default_factory=dict)
     dropout: float = 0.0
     batchnorm: bool = True
     pretrained: str = ""
     checkpoint: str = ""
     target_layer: str = ""
+    normalise: str = "auto"
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -129,11 +164,11 @@ class MetricConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """[run]: batching, device, which class is explained, shard size and where results go."""
+    """[run]: batching, device, which class is explained ("label", "predicted" or a class index), shard size and where results go."""
 
     batch_size: int = 16
     device: str = "auto"
-    target: str = "label"
+    target: Any = "label"
     shard_size: int = 50
     results: str = "results"
 
@@ -500,14 +535,22 @@ def _check_data(found: SuiteProblems, data: DataConfig) -> DataConfig:
     _check_choice(found, "data.split", data.split, SPLITS)
     _check_positive(found, "data.image_size", data.image_size)
     _check_positive(found, "data.limit", data.limit, allow_zero=True)
+    if data.channels not in (1, 3):
+        found.add("data.channels", f"image files decode to 1 (grayscale) or 3 (RGB) channels, got {data.channels}")
+    if len(set(data.classes)) != len(data.classes) or not all(isinstance(c, str) and c for c in data.classes):
+        found.add("data.classes", f"expected distinct, non-empty class names, got {data.classes}")
     root = _expanded(found, "data.root", data.root)
     manifest = _expanded(found, "data.manifest", data.manifest) if data.manifest else ""
     # An invalid source leaves unknown what its root must hold.
-    if data.source == "folder" and not found.failed("data.source") and not found.failed("data.root"):
+    if data.source in ("folder", "csv") and not found.failed("data.source") and not found.failed("data.root"):
         if not Path(root).is_dir():
             found.add("data.root", f"{root!r} is not a directory")
+        elif data.source == "csv" and not manifest:
+            found.add("data.manifest", 'source = "csv" needs manifest = "FILE.csv" (relative to data.root)')
         elif manifest and not found.failed("data.manifest") and not (Path(root) / manifest).is_file():
             found.add("data.manifest", f"{manifest!r}: no such file under {root}")
+    elif data.source == "npz" and not found.failed("data.root") and not Path(root).is_file():
+        found.add("data.root", f"{root!r}: no such .npz file")
     elif data.source == "synthetic":
         for split, per_label in data.synthetic.counts.items():
             _check_choice(found, f"data.synthetic.counts.{split}", split, SPLITS)
@@ -516,9 +559,21 @@ def _check_data(found: SuiteProblems, data: DataConfig) -> DataConfig:
                 continue
             for label, count in per_label.items():
                 _check_choice(found, f"data.synthetic.counts.{split}.{label}", label, LABELS)
-                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                    found.add(f"data.synthetic.counts.{split}.{label}", f"must be a whole number >= 0, got {count!r}")
+                _check_count(found, f"data.synthetic.counts.{split}.{label}", count)
+    elif data.source == "textures":
+        for split, count in data.textures.counts.items():
+            _check_choice(found, f"data.textures.counts.{split}", split, SPLITS)
+            _check_count(found, f"data.textures.counts.{split}", count)
+    elif data.source == "mnist1d":
+        _check_range(found, "data.mnist1d.val_fraction", data.mnist1d.val_fraction, -1e-12, 1, closed_high=False)
+    if data.classes and data.source in ("synthetic", "textures", "mnist1d"):
+        found.add("data.classes", f"the {data.source} source names its own classes; remove data.classes")
     return dataclasses.replace(data, root=root, manifest=manifest)
+
+
+def _check_count(found: SuiteProblems, key: str, count: Any) -> None:
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        found.add(key, f"must be a whole number >= 0, got {count!r}")
 
 
 def _check_models(found: SuiteProblems, models: list[ModelConfig]) -> list[ModelConfig]:
@@ -531,7 +586,18 @@ def _check_models(found: SuiteProblems, models: list[ModelConfig]) -> list[Model
         if m.name in seen:
             found.add(f"{key}.name", f"duplicate model name {m.name!r} (models[{seen[m.name]}] has it)")
         seen.setdefault(m.name, i)
-        _check_choice(found, f"{key}.arch", m.arch, tuple(ARCHITECTURES.names()))
+        try:
+            source, arch = parse_arch(m.arch)
+        except ValueError as err:
+            found.add(f"{key}.arch", str(err))
+        else:
+            if source == "torchvision":
+                _check_choice(found, f"{key}.arch", arch, tuple(torchvision_names()))
+        _check_choice(found, f"{key}.normalise", m.normalise, NORMALISATIONS)
+        if bool(m.mean) != bool(m.std) or len(m.mean) != len(m.std):
+            found.add(f"{key}.mean", f"give mean and std together, one value per channel (mean {m.mean}, std {m.std})")
+        elif any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in m.mean + m.std) or any(v <= 0 for v in m.std):
+            found.add(f"{key}.std", f"mean and std are numbers, std > 0 (mean {m.mean}, std {m.std})")
         if not 0 <= m.dropout < 1:
             found.add(f"{key}.dropout", f"must lie in [0, 1), got {m.dropout}")
         paths = {k: _expanded(found, f"{key}.{k}", getattr(m, k)) for k in ("checkpoint", "pretrained") if getattr(m, k)}
@@ -599,7 +665,10 @@ def _check_metrics(found: SuiteProblems, entries: list[MetricConfig]) -> list[Me
 def _check_settings(found: SuiteProblems, cfg: SuiteConfig) -> None:
     run = cfg.run
     _check_choice(found, "run.device", run.device, DEVICES)
-    _check_choice(found, "run.target", run.target, TARGETS)
+    if isinstance(run.target, str):
+        _check_choice(found, "run.target", run.target, TARGETS)
+    elif isinstance(run.target, bool) or not isinstance(run.target, int) or run.target < 0:
+        found.add("run.target", f"{run.target!r} is not one of {list(TARGETS)} or a class index >= 0")
     _check_positive(found, "run.batch_size", run.batch_size)
     _check_positive(found, "run.shard_size", run.shard_size)
     _check_positive(found, "measure.batch_size", cfg.measure.batch_size)

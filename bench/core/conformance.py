@@ -167,3 +167,36 @@ def _checks_on(cls: type[Explainer], params: dict, device: torch.device, rank: i
         _guard(f"model unchanged after an exception {where}", unchanged_after_error),
     ]
     return result
+
+
+# Model families every adapter is checked on (`bench check-adapter NAME --families`), each with an input it takes.
+FAMILIES = {"resnet18": (3, (64, 64)), "vgg11_bn": (3, (64, 64)), "densenet121": (3, (64, 64)), "mobilenet_v3_small": (3, (64, 64)),
+            "efficientnet_b0": (3, (64, 64)), "convnext_tiny": (3, (64, 64)), "zoo:vgg7": (3, (48, 48)), "zoo:mnist_2conv": (1, (28, 28)),
+            "zoo:mnist1d_cnn": (1, (40,))}
+
+
+def check_on_architecture(adapter: str, arch: str, *, params: dict | None = None, classes: int = 3) -> Check:
+    """Explain two inputs on the untrained architecture at its default layer: a finite map of the input's shape that leaves the model
+    as it was passes; a clear refusal (NotSupported, or a head or layer the method cannot use) is a skip with its reason."""
+    from bench.core.errors import BenchError
+    from bench.models.builders import ModelSpec, build_model
+    from bench.models.layers import default_layer
+
+    channels, shape = FAMILIES.get(arch, (3, (64, 64)))
+    name = f"{arch} [{'x'.join(map(str, shape))}, {channels} ch]"
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch=arch, num_classes=classes, channels=channels, input_shape=shape))
+    x = torch.randn(2, channels, *shape, generator=torch.Generator().manual_seed(0))
+    before = model_state(model)
+    try:
+        with registry.build(adapter, model, params or {}, target_layer=default_layer(model)) as explainer:
+            raw = explainer.attribute(x, torch.tensor([0, 2]), seeds=torch.tensor([1, 2]))
+            maps = canonicalize(raw, spatial=shape, channel_reduction=explainer.channel_reduction)
+    except (NotSupported, BenchError) as err:
+        return Check(name, "skip", f"refused: {type(err).__name__}: {err}")
+    except Exception as err:  # an adapter that crashes on a family fails, with the reason
+        return Check(name, "fail", f"{type(err).__name__}: {err}")
+    problems = state_differences(before, model_state(model))
+    if maps.shape != (2, *shape) or not torch.isfinite(maps).all() or problems:
+        return Check(name, "fail", f"map {tuple(maps.shape)}, finite {bool(torch.isfinite(maps).all())}; {'; '.join(problems)}")
+    return Check(name, "pass", f"layer {default_layer(model)}")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from bench.core.errors import BenchError
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from bench.core.explainer import Explainer
 
 ENTRY_POINT_GROUP = "xai_bench.adapters"
@@ -133,11 +135,43 @@ def parameters(cls: type[Explainer]) -> dict[str, inspect.Parameter]:
     return {k: p for k, p in signature.parameters.items() if k not in _RESERVED and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
+# Parameters every method entry may set, taken by the harness rather than the adapter: channel_reduction overrides
+# how the adapter's raw map is reduced over input channels (e.g. "abs_sum", as tf-explain's IG does).
+HARNESS_PARAMS = ("channel_reduction",)
+
+
+def adapter_params(params: dict) -> dict:
+    """The parameters an adapter is built with: params without the harness's own."""
+    return {k: v for k, v in params.items() if k not in HARNESS_PARAMS}
+
+
+def build(name: str, model: nn.Module, params: dict, *, target_layer: str | None = None) -> Explainer:
+    """The adapter registered as name, built on model with params; harness parameters are applied to it."""
+    from bench.core.explainer import CHANNEL_REDUCTIONS
+
+    cls = get(name)
+    explainer = cls(model, target_layer=target_layer, **adapter_params(params))
+    reduction = params.get("channel_reduction")
+    if reduction is not None:
+        if reduction not in CHANNEL_REDUCTIONS:
+            raise ValueError(f"channel_reduction must be one of {CHANNEL_REDUCTIONS}, got {reduction!r}")
+        if explainer.channel_reduction is None:
+            explainer.close()
+            raise ValueError(f"channel_reduction applies to methods whose raw map has an input-channel axis; {name}'s has none")
+        explainer.channel_reduction = reduction
+    return explainer
+
+
 def check_params(cls: type[Explainer], params: dict) -> list[str]:
     """Problems with params for cls: unknown names and values whose type differs from the default's."""
+    from bench.core.explainer import CHANNEL_REDUCTIONS
+
     allowed = parameters(cls)
     problems = []
-    for key, value in params.items():
+    reduction = params.get("channel_reduction")
+    if reduction is not None and reduction not in CHANNEL_REDUCTIONS:
+        problems.append(f"parameter 'channel_reduction' must be one of {list(CHANNEL_REDUCTIONS)}, got {reduction!r}")
+    for key, value in adapter_params(params).items():
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

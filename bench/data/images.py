@@ -1,4 +1,4 @@
-"""Decoding images and masks of a split into tensors at the model's input size."""
+"""Decoding image files and masks of a split into tensors at the model's input size, and the split in memory."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from bench.utils.progress import progress
 
 @dataclass
 class SplitData:
-    """One split in memory: uint8 images (N,3,S,S), labels (N,), boolean masks (N,S,S) and which exist."""
+    """One split in memory: raw inputs (N,C,*S) as stored (uint8 images, float signals), labels (N,), boolean masks (N,*S) and which exist."""
 
     ids: list[str]
-    images: torch.Tensor
+    inputs: torch.Tensor
     labels: torch.Tensor
     masks: torch.Tensor
     has_mask: torch.Tensor
@@ -33,7 +33,7 @@ class SplitData:
     def subset(self, index: torch.Tensor | slice) -> SplitData:
         """The samples at index, in that order."""
         picked = range(len(self.ids))[index] if isinstance(index, slice) else index.tolist()
-        return SplitData([self.ids[i] for i in picked], self.images[index], self.labels[index], self.masks[index], self.has_mask[index])
+        return SplitData([self.ids[i] for i in picked], self.inputs[index], self.labels[index], self.masks[index], self.has_mask[index])
 
 
 def _open(data: bytes, path: Path) -> Image.Image:
@@ -45,19 +45,21 @@ def _open(data: bytes, path: Path) -> Image.Image:
     return image
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     # 16-bit and float grayscale would be clipped by PIL's own conversion: rescale to 8 bits first.
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
         peak = array.max() if array.max() > 0 else 1.0
         image = Image.fromarray((array / peak * 255).round().astype(np.uint8))
-    return image.convert("RGB")
+    return image.convert({1: "L", 3: "RGB"}[channels])
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """An image file as uint8 RGB (S,S,3); grayscale is replicated, alpha dropped."""
-    image = _to_rgb(_open(_read_bytes(path), path))
-    return np.asarray(image.resize((size, size), Image.BILINEAR))
+def read_image(path: Path, size: int, channels: int = 3) -> np.ndarray:
+    """An image file as uint8 (S,S,channels): RGB (grayscale replicated, alpha dropped) or grayscale (colour averaged by luma)."""
+    if channels not in (1, 3):
+        raise ValueError(f"image files decode to 1 or 3 channels, not {channels}")
+    image = _to_mode(_open(_read_bytes(path), path), channels)
+    return np.asarray(image.resize((size, size), Image.BILINEAR)).reshape(size, size, channels)
 
 
 def read_mask(path: Path, size: int) -> np.ndarray:
@@ -77,18 +79,18 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(path, None, f"cannot read file: {err.strerror}") from err
 
 
-def _load_one(ref: SampleRef, size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    image = read_image(ref.image, size)
+def _load_one(ref: SampleRef, size: int, channels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    image = read_image(ref.image, size, channels)
     mask = read_mask(ref.mask, size) if ref.mask is not None else None
     return image, mask
 
 
-def load_split(refs: list[SampleRef], size: int, *, desc: str = "loading images") -> SplitData:
-    """Decode the given samples into a SplitData at size x size."""
+def load_split(refs: list[SampleRef], size: int, *, channels: int = 3, desc: str = "loading images") -> SplitData:
+    """Decode the given samples into a SplitData at size x size with 1 or 3 channels."""
     if not refs:
         raise ValueError("no samples to load")
     with ThreadPoolExecutor() as pool:
-        loaded = list(progress(pool.map(lambda r: _load_one(r, size), refs), desc=desc, unit="img", total=len(refs)))
+        loaded = list(progress(pool.map(lambda r: _load_one(r, size, channels), refs), desc=desc, unit="img", total=len(refs)))
     images = torch.from_numpy(np.stack([image for image, _ in loaded])).permute(0, 3, 1, 2).contiguous()
     masks = torch.from_numpy(np.stack([m if m is not None else np.zeros((size, size), bool) for _, m in loaded]))
     has_mask = torch.tensor([m is not None for _, m in loaded])
@@ -109,3 +111,15 @@ def dataset_digest(refs: list[SampleRef], root: Path) -> str:
             rel = Path(path).resolve().relative_to(root).as_posix() if Path(path).resolve().is_relative_to(root) else str(path)
             outer.update(f"{rel}:{hashlib.sha256(_read_bytes(path)).hexdigest()}\n".encode())
     return outer.hexdigest()
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Loads samples that are image files (and PNG masks) at one input size and channel count."""
+
+    size: int
+    channels: int = 3
+
+    def load(self, refs: list[SampleRef], desc: str) -> SplitData:
+        """The samples decoded into memory."""
+        return load_split(refs, self.size, channels=self.channels, desc=desc)

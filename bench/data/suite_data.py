@@ -1,26 +1,68 @@
-"""A suite's data set: generated when synthetic, discovered, digested, and loaded split by split."""
+"""A suite's data set: generated when the source is a generator, discovered, digested, and loaded split by split."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+import numpy as np
 
 from bench.core.config import SuiteConfig
 from bench.core.errors import DataError
-from bench.data.images import SplitData, dataset_digest, load_split
+from bench.data.arrays import ArrayData, ArrayFile, array_refs, read_arrays, write_arrays
+from bench.data.images import ImageFiles, SplitData, dataset_digest
 from bench.data.layout import SampleRef, discover
-from bench.data.synthetic import SyntheticSpec, generate
+from bench.data.synthetic import LABELS, SyntheticSpec, generate
 from bench.utils.file_lock import file_lock
+
+
+class Loader(Protocol):
+    """Loads samples into memory (picklable: workers receive it)."""
+
+    def load(self, refs: list[SampleRef], desc: str) -> SplitData: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a data source finds: the samples, the class names and how to load them, with the input's layout."""
+
+    refs: list[SampleRef]
+    classes: tuple[str, ...]
+    loader: Loader
+    channels: int
+    shape: tuple[int, ...]
+    scale: float
+    value_range: tuple[float, float] = (0.0, 1.0)
+    digest: str = ""
 
 
 @dataclass(frozen=True)
 class SuiteData:
-    """The samples of a suite's data set, its digest and the input size."""
+    """The samples of a suite's data set, its digest, its classes and the layout of one input (channels, spatial shape, scale)."""
 
     root: Path
     refs: list[SampleRef]
     digest: str
     image_size: int
+    classes: tuple[str, ...] = LABELS
+    channels: int = 3
+    shape: tuple[int, ...] = ()
+    scale: float = 255.0
+    value_range: tuple[float, float] = (0.0, 1.0)
+    loader: Loader = field(default=None)
+
+    def __post_init__(self) -> None:
+        if not self.shape:
+            object.__setattr__(self, "shape", (self.image_size, self.image_size))
+        if self.loader is None:
+            object.__setattr__(self, "loader", ImageFiles(self.image_size, self.channels))
+
+    @property
+    def rank(self) -> int:
+        """Number of spatial axes of one input (1 signals, 2 images, 3 volumes)."""
+        return len(self.shape)
 
     def split_refs(self, name: str, limit: int = 0) -> list[SampleRef]:
         """One split's samples; with limit > 0, that many evenly spaced over it (so every class is drawn)."""
@@ -32,12 +74,24 @@ class SuiteData:
         return refs
 
     def split_ids(self, name: str, limit: int = 0) -> list[str]:
-        """The sample ids of split_refs, without decoding any image."""
+        """The sample ids of split_refs, without decoding any input."""
         return [r.id for r in self.split_refs(name, limit)]
 
     def split(self, name: str, limit: int = 0) -> SplitData:
         """Load one split (see split_refs)."""
-        return load_split(self.split_refs(name, limit), self.image_size, desc=f"loading {name}")
+        return self.loader.load(self.split_refs(name, limit), f"loading {name}")
+
+
+def _image_source(cfg: SuiteConfig, refs: list[SampleRef], classes: tuple[str, ...]) -> Source:
+    size = cfg.data.image_size
+    return Source(refs, classes, ImageFiles(size, cfg.data.channels), cfg.data.channels, (size, size), 255.0)
+
+
+def folder_refs(cfg: SuiteConfig) -> Source:
+    """A class-folder data set (any class names; masks optional), or the samples of its CSV manifest."""
+    root = Path(cfg.data.root)
+    refs, classes = discover(root, root / cfg.data.manifest if cfg.data.manifest else None, tuple(cfg.data.classes))
+    return _image_source(cfg, refs, classes)
 
 
 def synthetic_spec(cfg: SuiteConfig) -> SyntheticSpec:
@@ -46,19 +100,53 @@ def synthetic_spec(cfg: SuiteConfig) -> SyntheticSpec:
     return SyntheticSpec(image_size=cfg.data.image_size, counts=s.counts, seed=s.seed, shortcut=s.shortcut, shortcut_strength=s.shortcut_strength)
 
 
-def synthetic_refs(cfg: SuiteConfig) -> list[SampleRef]:
+def synthetic_refs(cfg: SuiteConfig) -> Source:
     """The synthetic fundus set of the suite, generated once (several workers or runs may start at once: one
     generates under a lock, the others wait and then find it there), read through the folder layout."""
     root = Path(cfg.data.root)
     with file_lock(root.with_name(root.name + ".lock")):
         generate(root, synthetic_spec(cfg))
-    return folder_refs(cfg)
+    refs, classes = discover(root, None, LABELS)
+    return _image_source(cfg, refs, classes)
 
 
-def folder_refs(cfg: SuiteConfig) -> list[SampleRef]:
-    """The samples of a class-folder data set, or of its CSV manifest."""
-    root = Path(cfg.data.root)
-    return discover(root, root / cfg.data.manifest if cfg.data.manifest else None)
+def textures_refs(cfg: SuiteConfig) -> Source:
+    """The generated 8-class texture set (histology format), made once under a lock, read through the folder layout."""
+    from bench.data.textures import CLASSES, TextureSpec, generate_textures
+
+    root, t = Path(cfg.data.root), cfg.data.textures
+    with file_lock(root.with_name(root.name + ".lock")):
+        generate_textures(root, TextureSpec(image_size=cfg.data.image_size, counts=dict(t.counts), seed=t.seed))
+    refs, classes = discover(root, None, CLASSES)
+    return _image_source(cfg, refs, classes)
+
+
+def _array_source(path: Path, data: ArrayData) -> Source:
+    x = data.x
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    value_range = (0.0, 1.0) if x.dtype == np.uint8 else (float(x.min()), float(x.max()))
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return Source(array_refs(path, data), data.classes, ArrayFile(Path(path)), int(x.shape[1]), tuple(int(s) for s in x.shape[2:]),
+                  scale, value_range, digest)
+
+
+def npz_refs(cfg: SuiteConfig) -> Source:
+    """The rows of the .npz file at data.root (see bench.data.arrays)."""
+    path = Path(cfg.data.root)
+    return _array_source(path, read_arrays(path, tuple(cfg.data.classes)))
+
+
+def mnist1d_refs(cfg: SuiteConfig) -> Source:
+    """MNIST1D made offline by the mnist1d package (the published set for seed 42), cached as an .npz under data.root."""
+    from bench.data.mnist1d import mnist1d_arrays
+
+    m = cfg.data.mnist1d
+    path = Path(cfg.data.root) / f"mnist1d-seed{m.seed}-val{m.val_fraction:g}.npz"
+    with file_lock(path.with_name(path.name + ".lock")):
+        if not path.is_file():
+            made = mnist1d_arrays(seed=m.seed, val_fraction=m.val_fraction)
+            write_arrays(path, ArrayData(made.x, made.y, made.masks, made.split, made.classes))
+    return _array_source(path, read_arrays(path))
 
 
 def prepare_data(cfg: SuiteConfig) -> SuiteData:
@@ -66,5 +154,36 @@ def prepare_data(cfg: SuiteConfig) -> SuiteData:
     from bench.data.sources import DATA_SOURCES
 
     root = Path(cfg.data.root)
-    refs = DATA_SOURCES.get(cfg.data.source)(cfg)
-    return SuiteData(root, refs, dataset_digest(refs, root), cfg.data.image_size)
+    found: Source = DATA_SOURCES.get(cfg.data.source)(cfg)
+    is_images = isinstance(found.loader, ImageFiles)
+    digest = found.digest or dataset_digest(found.refs, root)
+    return SuiteData(root, found.refs, digest, cfg.data.image_size if is_images else 0, found.classes, found.channels, found.shape,
+                     found.scale, found.value_range, found.loader)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a model must fit in a data set, known before it is generated or decoded: classes, channels, spatial shape."""
+
+    classes: tuple[str, ...]
+    channels: int
+    shape: tuple[int, ...]
+
+
+def declared_layout(cfg: SuiteConfig) -> Layout:
+    """The data's layout from the suite and a listing of the files (nothing generated or decoded); DataError if unreadable."""
+    data, size = cfg.data, (cfg.data.image_size, cfg.data.image_size)
+    if data.source == "synthetic":
+        return Layout(LABELS, data.channels, size)
+    if data.source == "textures":
+        from bench.data.textures import CLASSES
+
+        return Layout(CLASSES, data.channels, size)
+    if data.source == "mnist1d":
+        return Layout(tuple(str(i) for i in range(10)), 1, (40,))
+    if data.source == "npz":
+        arrays = read_arrays(Path(data.root), tuple(data.classes))
+        return Layout(arrays.classes, int(arrays.x.shape[1]), tuple(int(s) for s in arrays.x.shape[2:]))
+    root = Path(data.root)
+    _, classes = discover(root, root / data.manifest if data.manifest else None, tuple(data.classes))
+    return Layout(classes, data.channels, size)

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bench.data.layout import LABELS, SPLITS
+from bench.data.layout import SPLITS
 from bench.utils.atomic_files import unique_suffix
 from bench.utils.progress import progress
 
 GENERATOR_VERSION = 1
 STAMP = "synthetic.json"
+# The classes in index order: 0 = health, 1 = glaucoma (the positive class of the binary report).
+LABELS = ("health", "glaucoma")
 
 # Vertical cup-to-disc ratio ranges: the clinical rule the labels follow.
 CDR_RANGE = {"glaucoma": (0.6, 0.8), "health": (0.25, 0.45)}

@@ -33,8 +33,9 @@ class MetricContext:
     explain_seeds: torch.Tensor | None = None
     explain: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     explain_with: Callable[[nn.Module], Callable[..., torch.Tensor]] | None = None
-    pixel_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    pixel_std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    # The model's input statistics (its Preprocessing); the defaults leave inputs as they are.
+    pixel_mean: tuple[float, ...] = (0.0,)
+    pixel_std: tuple[float, ...] = (1.0,)
     # Results that several metrics of one batch share (e.g. p(x)), so each is computed once.
     cache: dict = field(default_factory=dict, repr=False)
 

@@ -123,7 +123,7 @@ class _KeepOrRemove(Metric):
         ranks = pixel_ranks(ctx)
         k = round(self.fraction * ranks.shape[1])
         replace = (ranks < k) if self.remove_top else (ranks >= k)
-        reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
+        reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds(), model=ctx.model)
         perturbed = torch.where(replace.view(ctx.x.shape[0], 1, *ctx.x.shape[2:]), reference, ctx.x)
         after = target_scores(ctx, lambda a, b: (perturbed[a:b], torch.arange(a, b, device=ctx.x.device)), ctx.x.shape[0], self.output)
         return _base_scores(ctx, self.output), after
@@ -179,7 +179,7 @@ class _Curve(Metric):
         n, m = ctx.x.shape[0], self.steps + 1
         ranks = pixel_ranks(ctx).view(n, 1, *ctx.x.shape[2:])
         counts = torch.round(torch.arange(m, device=ctx.x.device, dtype=torch.float64) * ranks[0].numel() / self.steps).long()
-        reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
+        reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds(), model=ctx.model)
         start_from, put_in = (reference, ctx.x) if self.insert else (ctx.x, reference)
 
         def build(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,7 +235,7 @@ class FaithfulnessCorrelation(Metric):
         subsets = run_chunked(lambda a, b: counter_uniform(seeds[a:b], (pixels,)).topk(size, dim=1).indices, n * m, 16)
         sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
         attribution_sums = flat(ctx.maps)[sample].gather(1, subsets).sum(1).double().view(n, m)
-        reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds())
+        reference = reference_input(ctx.x, self.baseline, seeds=ctx.sample_seeds(), model=ctx.model)
 
         def build(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
             s = sample[a:b]

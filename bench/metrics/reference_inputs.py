@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.models.resnet import MEAN, STD
+from bench.models.preprocessing import preprocessing_of
 from bench.utils.rng import counter_uniform
 
 KINDS = ("zero", "black", "blur", "mean", "noise")
@@ -32,22 +32,20 @@ def gaussian_blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torc
     return out
 
 
-def reference_input(x: torch.Tensor, kind: str, *, seeds: torch.Tensor | None = None) -> torch.Tensor:
+def reference_input(x: torch.Tensor, kind: str, *, seeds: torch.Tensor | None = None, model: nn.Module | None = None) -> torch.Tensor:
     """The reference input of the given kind for x (N,C,*S), in the model's (normalised) input space.
 
-    zero: zero in model space (the data set's mean colour); black: zero in pixel space (ImageNet
-    normalisation, as the harness feeds models; RGB only); blur: Gaussian k=11, sigma=5; mean: each
-    image's per-channel mean; noise: uniform over the image's value range, seeded per sample.
+    zero: zero in model space (the mean the inputs are standardised by); black: zero in pixel space (through the
+    preprocessing attached to `model`); blur: Gaussian k=11, sigma=5; mean: each input's per-channel mean;
+    noise: uniform over the input's value range, seeded per sample.
     """
     if kind == "zero":
         return torch.zeros_like(x)
     if kind == "black":
-        if x.shape[1] != 3:
-            raise ValueError("reference 'black' needs RGB inputs normalised with ImageNet statistics")
-        shape = (1, 3) + (1,) * (x.ndim - 2)
-        mean = torch.tensor(MEAN, device=x.device, dtype=x.dtype).view(shape)
-        std = torch.tensor(STD, device=x.device, dtype=x.dtype).view(shape)
-        return (-mean / std).expand_as(x).clone()
+        preprocessing = preprocessing_of(model)
+        if preprocessing is None:
+            raise ValueError("reference 'black' is zero in pixel space, which needs the model's preprocessing (none is attached)")
+        return preprocessing.from_pixels(torch.zeros_like(x[:1])).expand_as(x).clone()
     if kind == "blur":
         return gaussian_blur(x)
     if kind == "mean":

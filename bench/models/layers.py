@@ -9,7 +9,7 @@ from torch import nn
 from bench.core.errors import BenchError
 
 # Architectures whose conventional explained layer is known, by class name.
-DEFAULT_LAYERS = {"ResNet": "layer4", "VGG": "features", "DenseNet": "features", "MobileNetV2": "features", "MobileNetV3": "features", "EfficientNet": "features", "ConvNeXt": "features"}
+DEFAULT_LAYERS = {"ResNet": "layer4", "PlainCNN": "features", "VGG": "features", "DenseNet": "features", "MobileNetV2": "features", "MobileNetV3": "features", "EfficientNet": "features", "ConvNeXt": "features"}
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 

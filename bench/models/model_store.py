@@ -14,8 +14,9 @@ from torch import nn
 from bench.core.config import ModelConfig, SuiteConfig
 from bench.core.errors import InputError
 from bench.data.suite_data import SuiteData
+from bench.models.builders import ModelSpec, build_model
 from bench.models.checkpoint import file_digest, load_checkpoint
-from bench.models.resnet import ModelSpec, build_model
+from bench.models.preprocessing import Preprocessing, attach, resolve
 from bench.models.training import CARD, TRAINER_VERSION, load_trained, train
 from bench.utils.file_lock import file_lock
 
@@ -25,15 +26,41 @@ def cache_dir() -> Path:
     return Path(os.environ.get("BENCH_CACHE", ".cache/bench"))
 
 
-def model_spec(m: ModelConfig) -> ModelSpec:
-    """The architecture part of a model entry."""
-    return ModelSpec(arch=m.arch, dropout=m.dropout, batchnorm=m.batchnorm, pretrained=m.pretrained or None)
+def model_spec(m: ModelConfig, data: SuiteData) -> ModelSpec:
+    """The architecture part of a model entry, sized for the data (classes, channels, input shape)."""
+    return ModelSpec(arch=m.arch, num_classes=len(data.classes), dropout=m.dropout, batchnorm=m.batchnorm, pretrained=m.pretrained or None,
+                     params=dict(m.arch_params), channels=data.channels, input_shape=tuple(data.shape))
+
+
+def normalisation(m: ModelConfig) -> str:
+    """The entry's normalisation with "auto" decided: ImageNet statistics for ImageNet weights, else the train split's."""
+    if m.normalise != "auto":
+        return m.normalise
+    return "imagenet" if m.pretrained else "dataset"
+
+
+def preprocessing_for(m: ModelConfig, data: SuiteData) -> Preprocessing:
+    """The preprocessing of a model entry on the data; "dataset" statistics are computed from the train split."""
+    choice = normalisation(m)
+    needs_train = choice == "dataset" and not (m.mean and m.std)
+    return resolve(choice, channels=data.channels, rank=data.rank, scale=data.scale, value_range=data.value_range,
+                   train_pixels=data.split("train").inputs.float() / data.scale if needs_train else None, mean=tuple(m.mean), std=tuple(m.std))
+
+
+# The identity of models trained before the suite could choose a source, a normalisation or the input layout: leaving
+# these out at their former meaning keeps those models' fingerprints, and the published records made from them, valid.
+_FORMER = {"params": {}, "channels": 3, "normalise": "imagenet", "mean": [], "std": [], "shape": None}
 
 
 def training_fingerprint(m: ModelConfig, data: SuiteData) -> str:
-    """Hash of everything a trained model depends on: architecture, training, data and trainer version."""
+    """Hash of everything a trained model depends on: architecture, input layout and statistics, training, data and trainer version."""
     pretrained = file_digest(Path(m.pretrained)) if m.pretrained else None
-    identity = {"spec": asdict(model_spec(m)) | {"pretrained": pretrained}, "train": asdict(m.train), "data": data.digest,
+    spec = model_spec(m, data)
+    core = {k: v for k, v in asdict(spec).items() if k in ("arch", "num_classes", "dropout", "batchnorm", "pretrained")}
+    added = {"params": dict(m.arch_params), "channels": data.channels, "normalise": normalisation(m), "mean": list(m.mean),
+             "std": list(m.std), "shape": None if data.image_size else list(data.shape)}
+    core |= {k: v for k, v in added.items() if v != _FORMER[k]}
+    identity = {"spec": core | {"pretrained": pretrained}, "train": asdict(m.train), "data": data.digest,
                 "size": data.image_size, "trainer": TRAINER_VERSION}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -60,20 +87,21 @@ def ensure_trained(m: ModelConfig, directory: Path, data: SuiteData, device: tor
     with file_lock(directory.with_name(directory.name + ".lock")):
         if not is_trained(directory):
             has_test = any(r.split == "test" for r in data.refs)
-            train(model_spec(m), m.train, data.split("train"), data.split("val"), directory, device=device,
-                  test_split=data.split("test") if has_test else None,
+            train(model_spec(m, data), preprocessing_for(m, data), m.train, data.split("train"), data.split("val"), directory, device=device,
+                  test_split=data.split("test") if has_test else None, classes=data.classes,
                   extra_card={"dataset_digest": data.digest, "image_size": data.image_size, "data_root": str(data.root)})
     return directory
 
 
-def load_model(m: ModelConfig, directory: Path, trained_here: bool) -> tuple[nn.Module, dict, Path]:
-    """(model in eval mode, model card, weights file) of a trained directory or a checkpoint entry."""
+def load_model(m: ModelConfig, directory: Path, trained_here: bool, data: SuiteData) -> tuple[nn.Module, dict, Path]:
+    """(model in eval mode with its preprocessing attached, model card, weights file) of a trained directory or a checkpoint entry."""
     path = Path(directory) if trained_here else Path(m.checkpoint)
     if path.is_dir():
         model, card = load_trained(path)
         return model, card, path / card["checkpoint"]
-    model = load_checkpoint(build_model(model_spec(m)), path)
-    return model.eval(), {"model": asdict(model_spec(m)), "checkpoint": path.name}, path
+    spec, preprocessing = model_spec(m, data), preprocessing_for(m, data)
+    model = attach(load_checkpoint(build_model(spec), path), preprocessing)
+    return model.eval(), {"model": asdict(spec), "preprocessing": preprocessing.to_dict(), "checkpoint": path.name}, path
 
 
 def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: torch.device) -> tuple[nn.Module, dict, Path]:
@@ -83,5 +111,5 @@ def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: tor
     ref = model_ref(m, data)
     if ref.trained_here:
         ensure_trained(m, Path(ref.directory), data, device)
-    model, card, weights = load_model(m, Path(ref.directory), ref.trained_here)
+    model, card, weights = load_model(m, Path(ref.directory), ref.trained_here, data)
     return model.to(device).eval(), card, weights

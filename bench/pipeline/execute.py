@@ -17,7 +17,7 @@ from bench.data.images import SplitData
 from bench.metrics import MetricContext, get_metric
 from bench.metrics.agreement import MEASURES, all_pairs
 from bench.models.classifier_metrics import classifier_report
-from bench.models.resnet import MEAN, STD, normalise
+from bench.models.preprocessing import preprocessing_of
 from bench.pipeline import map_codec
 from bench.pipeline.records import (
     AgreementRecord,
@@ -81,7 +81,7 @@ def explain_seeds(ws: Workspace, method: MethodConfig, ids: tuple[str, ...] | li
 
 
 def _explainer(method: MethodConfig, model: nn.Module, info: ModelInfo) -> Explainer:
-    return registry.get(method.name)(model, target_layer=info.target_layer, **method.params)
+    return registry.build(method.name, model, method.params, target_layer=info.target_layer)
 
 
 def _explain_fn(explainer: Explainer, spatial: tuple[int, ...], dtype: str) -> Callable[..., torch.Tensor]:
@@ -120,7 +120,7 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
     _, _, info = ws.model(unit.model)
     probs = ws.probabilities(unit.model)
     targets = ws.targets(unit.model)
-    report = classifier_report(probs[:, 1], ws.split.labels)
+    report = classifier_report(probs, ws.split.labels, ws.data.classes)
     ws.store.write(
         EvaluateRecord(
             **_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids), targets=targets.tolist(), report=report
@@ -132,13 +132,14 @@ def _explain_shard(
     samples: SplitData, targets: torch.Tensor, ws: Workspace, explainer: Explainer, seeds: torch.Tensor
 ) -> tuple[torch.Tensor, list[Failure], dict, float]:
     """Canonical maps (N, *S) of the samples (NaN where a batch failed), failures, diagnostics and seconds spent."""
-    spatial = tuple(samples.images.shape[2:])
+    spatial = tuple(samples.inputs.shape[2:])
     explain = _explain_fn(explainer, spatial, ws.cfg.store.maps_dtype)
+    preprocessing = preprocessing_of(explainer.model)
     maps = torch.full((len(samples), *spatial), float("nan"), device=ws.device)
     failures, diagnostics, seconds = [], {}, 0.0
     for start in range(0, len(samples), ws.cfg.run.batch_size):
         batch = slice(start, start + ws.cfg.run.batch_size)
-        x = normalise(samples.images[batch].to(ws.device))
+        x = preprocessing.normalise(samples.inputs[batch].to(ws.device))
         began = time.perf_counter()
         try:
             maps[batch] = explain(x, targets[batch].to(ws.device), seeds[batch])
@@ -206,7 +207,8 @@ def _score(
     lazy: _LazyExplainer,
 ) -> None:
     unit, cfg = job.lead, ws.cfg
-    spatial = tuple(samples.images.shape[2:])
+    spatial = tuple(samples.inputs.shape[2:])
+    preprocessing = preprocessing_of(model)
     metrics = [(s, get_metric(s.metric.name)(**s.metric.params)) for s in job.scores]
     metric_seeds = sample_seeds(stable_seed(cfg.suite.seed, "metrics", unit.method.name), list(unit.sample_ids), ws.device)
     tie_seed = stable_seed(cfg.suite.seed, "ties")
@@ -223,15 +225,15 @@ def _score(
         ids = [samples.ids[i] for i in batch.tolist()]
         ctx = MetricContext(
             maps=maps[batch.to(maps.device)],
-            x=normalise(samples.images[batch].to(ws.device)),
+            x=preprocessing.normalise(samples.inputs[batch].to(ws.device)),
             target=targets[batch].to(ws.device),
             masks=samples.masks[batch].to(ws.device),
             model=model,
             seed=tie_seed,
             seeds=metric_seeds[batch.to(ws.device)],
             explain_seeds=seeds[batch.to(ws.device)],
-            pixel_mean=MEAN,
-            pixel_std=STD,
+            pixel_mean=preprocessing.mean,
+            pixel_std=preprocessing.std,
             explain_with=explain_with,
             explain=lambda x, t, s=None: _explain_fn(lazy.get(), spatial, cfg.store.maps_dtype)(x, t, s),
         )
@@ -346,7 +348,8 @@ def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, de
 def _timing_inputs(unit: Unit, ws: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
     samples = ws.samples(unit.sample_ids)
     targets = ws.targets_of(unit.model, unit.sample_ids)
-    return normalise(samples.images.to(ws.device)), targets.to(ws.device)
+    model, _, _ = ws.model(unit.model)
+    return preprocessing_of(model).normalise(samples.inputs.to(ws.device)), targets.to(ws.device)
 
 
 def run_calibrate(unit: Unit, ws: Workspace) -> None:

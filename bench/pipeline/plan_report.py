@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import replace
 
@@ -9,9 +10,10 @@ import torch
 
 from bench.core import registry
 from bench.core.config import StoreConfig
+from bench.data.suite_data import SuiteData
+from bench.models.builders import build_model
 from bench.models.layers import default_layer
 from bench.models.model_store import is_trained, model_spec
-from bench.models.resnet import build_model
 from bench.pipeline.plan import Plan
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import Unit, method_label
@@ -19,19 +21,19 @@ from bench.pipeline.units import Unit, method_label
 BYTES_PER_PIXEL = {"float16": 2, "float32": 4}
 
 
-def declared_passes(plan: Plan, image_size: int) -> dict[tuple[str, str], str]:
-    """Passes per image of each (model, method entry), declared by its adapter after one call on the untrained architecture."""
+def declared_passes(plan: Plan, data: SuiteData) -> dict[tuple[str, str], str]:
+    """Passes per input of each (model, method entry), declared by its adapter after one call on the untrained architecture."""
     out: dict[tuple[str, str], str] = {}
     for ref in plan.models:
-        model = build_model(replace(model_spec(ref.config), pretrained=None)).eval()
+        model = build_model(replace(model_spec(ref.config, data), pretrained=None)).eval()
         layer = ref.config.target_layer or default_layer(model)
-        x = torch.randn(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(1, data.channels, *data.shape, generator=torch.Generator().manual_seed(0))
         for unit in plan.of_kind("explain"):
             label = _entry(unit)
             if unit.model.name != ref.name or (ref.name, label) in out:
                 continue
             try:
-                with registry.get(unit.method.name)(model, target_layer=layer, **unit.method.params) as explainer:
+                with registry.build(unit.method.name, model, unit.method.params, target_layer=layer) as explainer:
                     explainer.attribute(x, torch.tensor([0]), seeds=torch.tensor([0]))
                     passes = explainer.passes()
                 out[(ref.name, label)] = " ".join(f"{v}{_SHORT.get(k, k)}" for k, v in passes.items() if v)
@@ -53,7 +55,7 @@ def _stored(unit: Unit, store: RecordStore) -> bool:
     return is_trained(unit.model.directory) if unit.kind == "train" else store.has(unit.key)
 
 
-def map_bytes(plan: Plan, image_size: int, maps: StoreConfig) -> int:
+def map_bytes(plan: Plan, shape: tuple[int, ...], maps: StoreConfig) -> int:
     """Bytes the stored maps of the plan's explain units take (maps in their dtype plus a float32 scale per map)."""
     if not maps.maps:
         return 0
@@ -61,21 +63,21 @@ def map_bytes(plan: Plan, image_size: int, maps: StoreConfig) -> int:
     total = 0
     for unit in plan.of_kind("explain"):
         if maps.maps_limit == 0 or position[unit.sample_ids[-1]] < maps.maps_limit:
-            total += len(unit.sample_ids) * (image_size * image_size * BYTES_PER_PIXEL[maps.maps_dtype] + 4)
+            total += len(unit.sample_ids) * (math.prod(shape) * BYTES_PER_PIXEL[maps.maps_dtype] + 4)
     return total
 
 
-def plan_lines(plan: Plan, store: RecordStore, *, image_size: int, maps: StoreConfig, passes: bool = True) -> list[str]:
+def plan_lines(plan: Plan, store: RecordStore, *, data: SuiteData, maps: StoreConfig, passes: bool = True) -> list[str]:
     """The plan as text: a summary line, the disk estimate, then one line per unit."""
     stored = {u.key: _stored(u, store) for u in plan.units}
     kinds = Counter(u.kind for u in plan.units)
     summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
     lines = [
         f"{plan.suite}: {len(plan.units)} units ({summary}); {sum(stored.values())} stored, {len(plan.units) - sum(stored.values())} to run",
-        f"maps kept: {map_bytes(plan, image_size, maps) / 2**20:.1f} MiB on disk ([store] maps = {str(maps.maps).lower()}, "
+        f"maps kept: {map_bytes(plan, data.shape, maps) / 2**20:.1f} MiB on disk ([store] maps = {str(maps.maps).lower()}, "
         f"maps_limit = {maps.maps_limit}, maps_dtype = {maps.maps_dtype})",
     ]
-    declared = declared_passes(plan, image_size) if passes else {}
+    declared = declared_passes(plan, data) if passes else {}
     rows = [("kind", "model", "method", "metric", "shard", "samples", "passes/img", "stored", "key")]
     for u in plan.units:
         method = _entry(u) if u.kind not in ("train", "evaluate", "calibrate") else "-"

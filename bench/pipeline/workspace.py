@@ -65,7 +65,7 @@ class Workspace:
         if ref.name not in self._models:
             if ref.trained_here:
                 self.train(ref)
-            model, card, _ = load_model(ref.config, Path(ref.directory), ref.trained_here)
+            model, card, _ = load_model(ref.config, Path(ref.directory), ref.trained_here, self.data)
             layer = ref.config.target_layer or default_layer(model)
             info = ModelInfo(ref.name, ref.fingerprint, self.weights_digest(ref.name), layer)
             self._models[ref.name] = (model.to(self.device).eval(), card, info)
@@ -74,14 +74,21 @@ class Workspace:
     def probabilities(self, ref: ModelRef) -> torch.Tensor:
         """Softmax probabilities of the model over the explained split (N, classes), on the CPU."""
         model, _, _ = self.model(ref)
-        return predict(model, self.split.images, batch_size=self.cfg.run.batch_size, device=self.device)
+        return predict(model, self.split.inputs, batch_size=self.cfg.run.batch_size, device=self.device)
 
     def targets_of(self, ref: ModelRef, ids: tuple[str, ...] | list[str]) -> torch.Tensor:
         """The explained class of the samples with these ids, in this order."""
         return self.targets(ref)[self.positions(ids)]
 
     def targets(self, ref: ModelRef) -> torch.Tensor:
-        """The class explained for each sample of the split: its label, or the model's prediction."""
+        """The class explained for each sample of the split: its label, the model's prediction, or one fixed class."""
         if ref.name not in self._targets:
-            self._targets[ref.name] = self.split.labels if self.cfg.run.target == "label" else self.probabilities(ref).argmax(1)
+            target = self.cfg.run.target
+            if target == "label":
+                chosen = self.split.labels
+            elif target == "predicted":
+                chosen = self.probabilities(ref).argmax(1)
+            else:
+                chosen = torch.full_like(self.split.labels, int(target))
+            self._targets[ref.name] = chosen
         return self._targets[ref.name]

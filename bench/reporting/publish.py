@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -34,13 +35,12 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
         clf = context.get("classifiers", {}).get(model, {})
         lines += [f"## Model `{model}`", ""]
         if clf:
-            lines += [f"Classifier on `{cfg.data.split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
-                      f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
+            lines += classifier_markdown(clf, cfg.data.split)
         head = ["implementation", "library"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in columns]
         head += ["ms/img (IQR)", "× ideal", "peak MiB", "metrics ms/img", "n", "undefined", "failures"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in rows.iterrows():
-            cells = [f"`{r['implementation']}`", f"{r['library']} {r['version']}"]
+            cells = [f"`{implementation_label(r['implementation'], r['params'])}`", f"{r['library']} {r['version']}"]
             for c, _ in columns:
                 best = r.get(f"{c}_rank") == 1
                 cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
@@ -51,6 +51,35 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def implementation_label(adapter: str, params: str) -> str:
+    """An adapter with the parameters its suite entry set (JSON in the tables), as the plan names it."""
+    values = json.loads(params) if isinstance(params, str) and params else {}
+    return adapter + (f"({','.join(f'{k}={v}' for k, v in sorted(values.items()))})" if values else "")
+
+
+def classifier_markdown(clf: dict, split: str) -> list[str]:
+    """The classifier's report: the binary figures, or for K classes the macro figures, per-class table and confusion matrix."""
+    if "tpr" in clf:
+        return [f"Classifier on `{split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
+                f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
+    lines = [f"Classifier on `{split}` ({clf.get('num_classes')} classes, n = {clf.get('n')}): accuracy {_fmt(clf.get('accuracy'))}, "
+             f"balanced accuracy {_fmt(clf.get('balanced_accuracy'))}, macro one-vs-rest ROC-AUC {_fmt(clf.get('macro_roc_auc'))}, "
+             f"macro F1 {_fmt(clf.get('macro_f1'))}.", ""]
+    per_class = clf.get("per_class") or []
+    if per_class:
+        lines += ["| class | support | accuracy (recall) | precision | F1 | ROC-AUC (one vs rest) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c['class']} | {c['support']} | {_fmt(c['recall'])} | {_fmt(c['precision'])} | {_fmt(c['f1'])} | {_fmt(c['roc_auc'])} |"
+                  for c in per_class]
+        lines.append("")
+    matrix, names = clf.get("confusion_matrix"), clf.get("classes") or []
+    if matrix:
+        lines += ["Confusion matrix (rows: true class, columns: predicted):", "",
+                  "| true class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(names, matrix)]
+        lines.append("")
+    return lines
 
 
 def agreement_markdown(agreement: pd.DataFrame, cfg: SuiteConfig) -> str:

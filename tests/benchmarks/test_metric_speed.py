@@ -28,6 +28,7 @@ import pytest
 import torch
 from torch import nn
 
+from bench.models.preprocessing import PRESETS, Preprocessing
 from tests.benchmarks.report import Report, timed
 
 pytestmark = [
@@ -37,6 +38,8 @@ pytestmark = [
 
 INHOUSE, QUANTUS, CAPTUM = "in-house", "quantus", "captum"
 SUITE = "suites/synthetic-fundus.toml"
+# The demo model's preprocessing: ImageNet statistics on 8-bit RGB.
+IMAGENET = Preprocessing(channels=3, rank=2, scale=255.0, mean=PRESETS["imagenet"][0], std=PRESETS["imagenet"][1], name="imagenet")
 BATCH, SIDE = 4, 224
 STEPS = 100  # deletion / insertion steps (the published default)
 RADIUS, SAMPLES = 0.02, 10  # max_sensitivity (the published default)
@@ -62,10 +65,9 @@ class Demo:
     def context(self, *, explain: bool = False):
         """A fresh MetricContext (no cached scores carried over between rounds)."""
         from bench.metrics import MetricContext
-        from bench.models.resnet import MEAN, STD
 
         return MetricContext(maps=self.maps, x=self.x, target=self.target, model=self.model, seed=0, seeds=self.seeds,
-                             explain=self.explain if explain else None, pixel_mean=MEAN, pixel_std=STD)
+                             explain=self.explain if explain else None, pixel_mean=IMAGENET.mean, pixel_std=IMAGENET.std)
 
     def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x, y, a) as Quantus takes them: float32 (N,3,H,W), int (N,), float32 (N,1,H,W)."""
@@ -124,9 +126,7 @@ def demo_checkpoint(root: Path) -> tuple[nn.Module | None, str]:
 
 def fundus_batch() -> tuple[torch.Tensor, torch.Tensor]:
     """The first two health and glaucoma images of the synthetic test split (seed 0, 224 px), normalised, and their labels."""
-    from bench.data.layout import LABELS
-    from bench.data.synthetic import SyntheticSpec, _image_rng, render_fundus
-    from bench.models.resnet import normalise
+    from bench.data.synthetic import LABELS, SyntheticSpec, _image_rng, render_fundus
 
     spec = SyntheticSpec(image_size=SIDE, seed=0)
     images, labels = [], []
@@ -135,7 +135,7 @@ def fundus_batch() -> tuple[torch.Tensor, torch.Tensor]:
         image, _, _, _ = render_fundus(_image_rng(spec.seed, "test", label, i // 2), label, spec, False)
         images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1))
         labels.append(LABELS.index(label))
-    return normalise(torch.stack(images)), torch.tensor(labels)
+    return IMAGENET.normalise(torch.stack(images)), torch.tensor(labels)
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,8 @@ def test_one_registry_type_serves_every_lookup_lazily_and_suggests_names() -> No
     from bench.core.registry import Registry
     from bench.data.sources import DATA_SOURCES
     from bench.metrics import METRICS
-    from bench.models.architectures import ARCHITECTURES
 
-    assert all(isinstance(r, Registry) for r in (registry.EXPLAINERS, METRICS, ARCHITECTURES, DATA_SOURCES))
+    assert all(isinstance(r, Registry) for r in (registry.EXPLAINERS, METRICS, DATA_SOURCES))
     lazy = Registry("thing", lambda: {"json-dumps": "json:dumps", "absent": "bench_no_such_module:x"})
     assert lazy.names() == ["absent", "json-dumps"] and "json-dumps" in lazy
     assert lazy.get("json-dumps") is sys.modules["json"].dumps

@@ -25,8 +25,8 @@ from bench.core.config import CARD, SuiteErrors, load_suite
 from bench.core.errors import BenchError, ConfigError
 from bench.core.validation import probe_model, probe_suite, validate_suite
 from bench.data.suite_data import prepare_data
+from bench.models.builders import ModelSpec, build_model
 from bench.models.checkpoint import save_checkpoint
-from bench.models.resnet import ModelSpec, build_model
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -125,7 +125,7 @@ def folder(make: Callable[[Path], object], data_extra: str = "") -> Write:
     def write(tmp: Path) -> tuple[Path, Path]:
         make(tmp / "data")
         (tmp / "data").mkdir(exist_ok=True)
-        return _write(tmp, _suite_text(tmp, ('source = "synthetic"', f'source = "folder"{data_extra}')))
+        return _write(tmp, _suite_text(tmp, ('source = "synthetic"', f'source = "folder"\nclasses = ["health", "glaucoma"]{data_extra}')))
 
     return write
 
@@ -299,7 +299,7 @@ CASES = [
         id="pretrained-of-another-architecture"),
     # data folders
     bad(folder(lambda root: root.mkdir()), "data.root", "no images found", id="folder-without-splits"),
-    bad(folder(_unexpected_class_folder), "data.root", "suspect", "unexpected entry", id="folder-with-unknown-class"),
+    bad(folder(_unexpected_class_folder), "data.root", "suspect", "unexpected class folder", id="folder-with-unknown-class"),
     bad(folder(lambda root: _layout(root, ("test",))), "models[0].train", "['train', 'val']", id="folder-without-train-split"),
     bad(folder(lambda root: _layout(root, ("train", "val"))), "data.split", "no 'test' split", id="folder-without-test-split"),
     bad(folder(_manifest("test,health,../outside.png,"), MANIFEST), "data.manifest", "line 2", "outside the data root",

@@ -14,6 +14,7 @@ from PIL import Image
 from bench.core.errors import DataError
 from bench.data.images import dataset_digest, load_split, read_image, read_mask
 from bench.data.layout import SampleRef, discover_folder
+from bench.data.synthetic import LABELS
 
 
 def _save(array: np.ndarray, path: Path, mode: str | None = None) -> Path:
@@ -209,11 +210,11 @@ def test_load_split_stacks_images_labels_and_masks(tmp_path: Path, monkeypatch: 
     data = load_split(refs, 8)
     assert len(data) == 2
     assert data.ids == ["test/glaucoma/a", "test/health/b"]
-    assert data.images.dtype == torch.uint8
-    assert tuple(data.images.shape) == (2, 3, 8, 8)
-    np.testing.assert_array_equal(data.images[0].permute(1, 2, 0).numpy(), img_a)
+    assert data.inputs.dtype == torch.uint8
+    assert tuple(data.inputs.shape) == (2, 3, 8, 8)
+    np.testing.assert_array_equal(data.inputs[0].permute(1, 2, 0).numpy(), img_a)
     for channel in range(3):
-        np.testing.assert_array_equal(data.images[1, channel].numpy(), img_b)
+        np.testing.assert_array_equal(data.inputs[1, channel].numpy(), img_b)
     assert data.labels.tolist() == [1, 0]
     assert data.labels.dtype == torch.long
     assert data.has_mask.tolist() == [True, False]
@@ -235,8 +236,8 @@ def test_load_split_resizes_images_and_masks_to_size(tmp_path: Path, monkeypatch
     refs = [SampleRef("val/glaucoma/x", "val", 1, _save(np.full((12, 12, 3), 90, np.uint8), tmp_path / "x.png"),
                       _save(mask, tmp_path / "mx.png"))]
     data = load_split(refs, 4)
-    assert tuple(data.images.shape) == (1, 3, 4, 4)
-    assert (data.images == 90).all()
+    assert tuple(data.inputs.shape) == (1, 3, 4, 4)
+    assert (data.inputs == 90).all()
     expected = np.zeros((4, 4), bool)
     expected[:, :2] = True
     np.testing.assert_array_equal(data.masks[0].numpy(), expected)
@@ -274,7 +275,7 @@ def _digest_tree(root: Path) -> None:
 
 
 def _digest(root: Path) -> str:
-    return dataset_digest(discover_folder(root), root)
+    return dataset_digest(discover_folder(root, LABELS)[0], root)
 
 
 def test_dataset_digest_is_stable(tmp_path: Path) -> None:
@@ -284,7 +285,7 @@ def test_dataset_digest_is_stable(tmp_path: Path) -> None:
     assert len(first) == 64 and int(first, 16) >= 0
     assert _digest(root) == first
     # order of the refs does not matter
-    assert dataset_digest(list(reversed(discover_folder(root))), root) == first
+    assert dataset_digest(list(reversed(discover_folder(root, LABELS)[0])), root) == first
     # a new modification time alone does not change it
     os.utime(root / "train" / "health" / "b.png", (1_000_000, 1_000_000))
     assert _digest(root) == first

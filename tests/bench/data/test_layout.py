@@ -8,6 +8,7 @@ import pytest
 
 from bench.core.errors import DataError
 from bench.data.layout import SampleRef, discover, discover_folder, discover_manifest
+from bench.data.synthetic import LABELS as GLAUCOMA
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:
@@ -44,7 +45,7 @@ def folder_root(tmp_path: Path) -> Path:
 
 
 def test_folder_layout_finds_every_image_with_split_label_and_mask(folder_root: Path) -> None:
-    refs = _by_id(discover_folder(folder_root))
+    refs = _by_id(discover_folder(folder_root, GLAUCOMA)[0])
     expected = {
         # id: (split, label index, image relative path, mask relative path or None)
         "train/glaucoma/g1": ("train", 1, "train/glaucoma/g1.png", "masks/train/glaucoma/g1.png"),
@@ -71,7 +72,7 @@ def test_folder_layout_missing_mask_keeps_image_with_mask_none(tmp_path: Path) -
     _touch(root / "masks" / "test" / "glaucoma" / "a.png")
     # a mask for another split/label with the same name must not be picked up
     _touch(root / "masks" / "test" / "health" / "b.png")
-    refs = _by_id(discover_folder(root))
+    refs = _by_id(discover_folder(root, GLAUCOMA)[0])
     assert set(refs) == {"test/glaucoma/a", "test/glaucoma/b"}
     assert refs["test/glaucoma/a"].mask == root / "masks" / "test" / "glaucoma" / "a.png"
     assert refs["test/glaucoma/b"].mask is None
@@ -84,7 +85,7 @@ def test_folder_layout_ignores_non_image_files_and_hidden_files(tmp_path: Path) 
     _touch(root / "val" / "health" / "notes.txt")
     _touch(root / "val" / "health" / ".hidden.png")
     _touch(root / "val" / ".DS_Store")
-    refs = discover_folder(root)
+    refs = discover_folder(root, GLAUCOMA)[0]
     assert [r.id for r in refs] == ["val/health/keep"]
     assert refs[0].image.name == "keep.PNG"
 
@@ -94,7 +95,7 @@ def test_folder_layout_unexpected_class_folder_names_the_path(tmp_path: Path) ->
     _touch(root / "train" / "glaucoma" / "a.png")
     _touch(root / "train" / "suspect" / "b.png")
     with pytest.raises(DataError) as info:
-        discover_folder(root)
+        discover_folder(root, GLAUCOMA)[0]
     bad = root / "train" / "suspect"
     assert info.value.file == str(bad)
     assert str(bad) in str(info.value)
@@ -106,7 +107,7 @@ def test_folder_layout_stray_file_in_split_folder_is_an_error(tmp_path: Path) ->
     _touch(root / "test" / "health" / "a.png")
     _touch(root / "test" / "readme.txt")
     with pytest.raises(DataError) as info:
-        discover_folder(root)
+        discover_folder(root, GLAUCOMA)[0]
     assert str(root / "test" / "readme.txt") in str(info.value)
 
 
@@ -117,7 +118,7 @@ def test_folder_layout_empty_or_missing_root_is_an_error(tmp_path: Path) -> None
     empty = tmp_path / "empty"
     (empty / "train" / "glaucoma").mkdir(parents=True)
     with pytest.raises(DataError) as info:
-        discover_folder(empty)
+        discover_folder(empty, GLAUCOMA)[0]
     assert str(empty) in str(info.value)
     assert "no images" in str(info.value)
 
@@ -146,7 +147,7 @@ def test_manifest_reads_rows_with_relative_paths_and_optional_mask(manifest_root
         "val,health,imgs/b.jpg,\n"
         "test,health,imgs/c.png,masks/c.png\n"
     ))
-    refs = discover_manifest(manifest_root, manifest)
+    refs = discover_manifest(manifest_root, manifest, GLAUCOMA)[0]
     assert [r.id for r in refs] == ["train/glaucoma/imgs/a", "val/health/imgs/b", "test/health/imgs/c"]
     assert [(r.split, r.label) for r in refs] == [("train", 1), ("val", 0), ("test", 0)]
     assert refs[0].image == manifest_root / "imgs" / "a.png"
@@ -155,12 +156,12 @@ def test_manifest_reads_rows_with_relative_paths_and_optional_mask(manifest_root
     assert refs[1].mask is None
     assert refs[2].mask == manifest_root / "masks" / "c.png"
     # discover() dispatches to the manifest when one is given
-    assert discover(manifest_root, manifest) == refs
+    assert discover(manifest_root, manifest, GLAUCOMA)[0] == refs
 
 
 def test_manifest_without_mask_column_is_accepted(manifest_root: Path) -> None:
     manifest = _write_manifest(manifest_root, "split,label,image\ntest,glaucoma,imgs/a.png\n")
-    refs = discover_manifest(manifest_root, manifest)
+    refs = discover_manifest(manifest_root, manifest, GLAUCOMA)[0]
     assert len(refs) == 1
     assert refs[0].mask is None and refs[0].label == 1
 
@@ -168,14 +169,14 @@ def test_manifest_without_mask_column_is_accepted(manifest_root: Path) -> None:
 def test_manifest_with_byte_order_mark_reads_header(manifest_root: Path) -> None:
     path = manifest_root / "bom.csv"
     path.write_bytes("\ufeffsplit,label,image,mask\ntest,health,imgs/a.png,\n".encode("utf-8"))
-    refs = discover_manifest(manifest_root, path)
+    refs = discover_manifest(manifest_root, path, GLAUCOMA)[0]
     assert [r.id for r in refs] == ["test/health/imgs/a"]
 
 
 def _manifest_error(root: Path, text: str) -> tuple[Path, DataError]:
     manifest = _write_manifest(root, text)
     with pytest.raises(DataError) as info:
-        discover_manifest(root, manifest)
+        discover_manifest(root, manifest, GLAUCOMA)[0]
     assert info.value.file == str(manifest)
     assert str(manifest) in str(info.value)
     return manifest, info.value
@@ -266,7 +267,7 @@ def test_manifest_with_no_rows_is_an_error(manifest_root: Path) -> None:
 def test_manifest_that_cannot_be_read_names_it(tmp_path: Path) -> None:
     missing = tmp_path / "absent.csv"
     with pytest.raises(DataError) as info:
-        discover_manifest(tmp_path, missing)
+        discover_manifest(tmp_path, missing, GLAUCOMA)[0]
     assert str(missing) in str(info.value)
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data.layout import LABELS, SPLITS, discover_folder
-from bench.data.synthetic import STAMP, SyntheticSpec, generate, render_fundus
+from bench.data.layout import SPLITS, discover_folder
+from bench.data.synthetic import LABELS, STAMP, SyntheticSpec, generate, render_fundus
 
 SIZE = 64
 COUNTS = {"train": {"glaucoma": 3, "health": 3}, "val": {"glaucoma": 2, "health": 1}, "test": {"glaucoma": 1, "health": 2}}
@@ -56,7 +56,7 @@ def shortcut_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_generate_writes_the_folder_layout_with_one_mask_per_image(plain_set: Path) -> None:
-    refs = discover_folder(plain_set)
+    refs = discover_folder(plain_set, LABELS)[0]
     expected_ids = {f"{s}/{label}/{s}-{label}-{i:04d}" for s in SPLITS for label in LABELS for i in range(COUNTS[s][label])}
     assert {r.id for r in refs} == expected_ids
     assert len(refs) == sum(n for per in COUNTS.values() for n in per.values())
@@ -165,7 +165,7 @@ def _shortcut_files(root: Path) -> set[str]:
 def test_shortcut_markers_only_in_train_and_with_the_label(shortcut_set: Path) -> None:
     expected = {f"train/glaucoma/train-glaucoma-{i:04d}.png" for i in range(COUNTS["train"]["glaucoma"])}
     assert _shortcut_files(shortcut_set) == expected
-    for ref in discover_folder(shortcut_set):
+    for ref in discover_folder(shortcut_set, LABELS)[0]:
         image = np.asarray(Image.open(ref.image))
         marked = ref.split == "train" and LABELS[ref.label] == "glaucoma"
         if marked:
@@ -187,7 +187,7 @@ def test_shortcut_strength_zero_marks_only_health(tmp_path: Path) -> None:
 
 def test_no_shortcut_markers_without_the_option(plain_set: Path) -> None:
     assert not (plain_set / "shortcut_masks").exists()
-    for ref in discover_folder(plain_set):
+    for ref in discover_folder(plain_set, LABELS)[0]:
         assert not _marker_like(np.asarray(Image.open(ref.image))).any(), ref.id
 
 
@@ -230,7 +230,7 @@ def test_generate_with_another_spec_regenerates(tmp_path: Path) -> None:
     new_spec = _spec(seed=7, counts=smaller)
     generate(root, new_spec)
     assert json.loads((root / STAMP).read_text())["fingerprint"] == new_spec.fingerprint()
-    refs = discover_folder(root)
+    refs = discover_folder(root, LABELS)[0]
     # the old, larger set is gone, not merged
     assert len(refs) == 6
     assert not (root / "train" / "glaucoma" / "train-glaucoma-0002.png").exists()
@@ -258,4 +258,4 @@ def test_generate_accepts_an_existing_empty_folder(tmp_path: Path) -> None:
     root = tmp_path / "empty"
     root.mkdir()
     generate(root, _spec(counts={"test": {"glaucoma": 1, "health": 1}}))
-    assert {r.id for r in discover_folder(root)} == {"test/glaucoma/test-glaucoma-0000", "test/health/test-health-0000"}
+    assert {r.id for r in discover_folder(root, LABELS)[0]} == {"test/glaucoma/test-glaucoma-0000", "test/health/test-health-0000"}

@@ -165,10 +165,10 @@ def test_plan_estimates_the_disk_of_the_maps_it_will_keep(tmp_path, cache) -> No
     cfg = tiny_suite(tmp_path)
     the_plan = plan(cfg, prepare(cfg), resolve_device("cpu"))
     per_sample = 64 * 64 * 4 + 4
-    assert map_bytes(the_plan, 64, StoreConfig()) == 4 * 13 * per_sample
-    assert map_bytes(the_plan, 64, StoreConfig(maps_dtype="float16")) == 4 * 13 * (64 * 64 * 2 + 4)
-    assert map_bytes(the_plan, 64, StoreConfig(maps_limit=10)) == 4 * 10 * per_sample  # the shards within the first 10 samples
-    assert map_bytes(the_plan, 64, StoreConfig(maps=False)) == 0
+    assert map_bytes(the_plan, (64, 64), StoreConfig()) == 4 * 13 * per_sample
+    assert map_bytes(the_plan, (64, 64), StoreConfig(maps_dtype="float16")) == 4 * 13 * (64 * 64 * 2 + 4)
+    assert map_bytes(the_plan, (64, 64), StoreConfig(maps_limit=10)) == 4 * 10 * per_sample  # the shards within the first 10 samples
+    assert map_bytes(the_plan, (64, 64), StoreConfig(maps=False)) == 0
     run_suite(dataclasses.replace(cfg, store=StoreConfig(maps_limit=10)))
     stored = sum(p.stat().st_size for p in (cfg.results_dir() / "records").glob("*.maps.safetensors"))
     assert 4 * 10 * per_sample <= stored < 4 * 10 * per_sample * 1.05  # plus the safetensors headers
