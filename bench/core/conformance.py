@@ -170,8 +170,10 @@ def _checks_on(cls: type[Explainer], params: dict, device: torch.device, rank: i
 
 
 # Model families every adapter is checked on (`bench check-adapter NAME --families`), each with an input it takes.
-FAMILIES = {"resnet18": (3, (64, 64)), "vgg11_bn": (3, (64, 64)), "densenet121": (3, (64, 64)), "mobilenet_v3_small": (3, (64, 64)),
-            "efficientnet_b0": (3, (64, 64)), "convnext_tiny": (3, (64, 64)), "zoo:vgg7": (3, (48, 48)), "zoo:mnist_2conv": (1, (28, 28)),
+# Torchvision's families at 32 px: the smallest input all of them take (five stride-2 stages), which keeps Score-CAM's
+# one pass per channel affordable.
+FAMILIES = {"resnet18": (3, (32, 32)), "vgg11_bn": (3, (32, 32)), "densenet121": (3, (32, 32)), "mobilenet_v3_small": (3, (32, 32)),
+            "efficientnet_b0": (3, (32, 32)), "convnext_tiny": (3, (32, 32)), "zoo:vgg7": (3, (48, 48)), "zoo:mnist_2conv": (1, (28, 28)),
             "zoo:mnist1d_cnn": (1, (40,))}
 
 
@@ -182,7 +184,7 @@ def check_on_architecture(adapter: str, arch: str, *, params: dict | None = None
     from bench.models.builders import ModelSpec, build_model
     from bench.models.layers import default_layer
 
-    channels, shape = FAMILIES.get(arch, (3, (64, 64)))
+    channels, shape = FAMILIES.get(arch, (3, (32, 32)))
     name = f"{arch} [{'x'.join(map(str, shape))}, {channels} ch]"
     torch.manual_seed(0)
     model = build_model(ModelSpec(arch=arch, num_classes=classes, channels=channels, input_shape=shape))

@@ -192,7 +192,9 @@ def _check_models(cfg: SuiteConfig, layout: Layout, found: SuiteProblems) -> Non
         try:
             _architecture(m, layout)
         except (ValueError, TypeError) as err:
-            found.add(f"{key}.arch_params" if m.arch_params and "arch_params" in str(err) else f"{key}.arch", str(err))
+            # An error that names one of the entry's arch_params is about that parameter, else about the architecture.
+            about_params = any(name in str(err) for name in m.arch_params) or "arch_params" in str(err)
+            found.add(f"{key}.arch_params" if about_params else f"{key}.arch", str(err))
             continue
         if m.target_layer:
             try:
