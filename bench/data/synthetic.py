@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+from bench.data.generated import already_generated, staged, write_png
 from bench.data.layout import SPLITS
-from bench.utils.atomic_files import unique_suffix
 from bench.utils.progress import progress
 
 GENERATOR_VERSION = 1
@@ -179,34 +177,22 @@ def _has_shortcut(spec: SyntheticSpec, rng: np.random.Generator, split: str, lab
     return bool(rng.random() < p)
 
 
-def _write_png(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-
-
 def generate(root: Path, spec: SyntheticSpec) -> Path:
     """Write the synthetic set under root (skipped when root already holds this spec's set)."""
     root = Path(root)
-    stamp = root / STAMP
-    if stamp.exists():
-        if json.loads(stamp.read_text()).get("fingerprint") == spec.fingerprint():
-            return root
-    elif root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root}: not empty and not a synthetic set made by bench (no {STAMP}); refusing to overwrite it")
-    # Unique per host and process, so that no generator deletes another's staging directory.
-    staging = root.with_name(f"{root.name}.{unique_suffix()}.partial")
+    if already_generated(root, STAMP, spec.fingerprint(), "synthetic set"):
+        return root
     jobs = [(split, label, i) for split in SPLITS for label in LABELS for i in range(spec.counts.get(split, {}).get(label, 0))]
-    for split, label, i in progress(jobs, desc="synthetic fundus set", unit="img"):
-        rng = _image_rng(spec.seed, split, label, i)
-        shortcut = _has_shortcut(spec, rng, split, label)
-        image, mask, marker, _ = render_fundus(rng, label, spec, shortcut)
-        name = f"{split}-{label}-{i:04d}.png"
-        _write_png(image, staging / split / label / name)
-        _write_png(mask.astype(np.uint8) * 255, staging / "masks" / split / label / name)
-        if marker is not None:
-            _write_png(marker.astype(np.uint8) * 255, staging / "shortcut_masks" / split / label / name)
-    (staging / STAMP).write_text(json.dumps({"fingerprint": spec.fingerprint(), "spec": asdict(spec), "generator_version": GENERATOR_VERSION}, indent=2))
-    if root.exists():
-        shutil.rmtree(root)
-    os.replace(staging, root)
+    with staged(root) as staging:
+        for split, label, i in progress(jobs, desc="synthetic fundus set", unit="img"):
+            rng = _image_rng(spec.seed, split, label, i)
+            shortcut = _has_shortcut(spec, rng, split, label)
+            image, mask, marker, _ = render_fundus(rng, label, spec, shortcut)
+            name = f"{split}-{label}-{i:04d}.png"
+            write_png(image, staging / split / label / name)
+            write_png(mask.astype(np.uint8) * 255, staging / "masks" / split / label / name)
+            if marker is not None:
+                write_png(marker.astype(np.uint8) * 255, staging / "shortcut_masks" / split / label / name)
+        record = {"fingerprint": spec.fingerprint(), "spec": asdict(spec), "generator_version": GENERATOR_VERSION}
+        (staging / STAMP).write_text(json.dumps(record, indent=2))
     return root

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from bench.data.generated import already_generated, staged, write_png
 from bench.data.layout import SPLITS
-from bench.utils.atomic_files import unique_suffix
 from bench.utils.progress import progress
 
 GENERATOR_VERSION = 1
@@ -230,38 +227,21 @@ def _image_rng(seed: int, split: str, class_index: int, index: int) -> np.random
     return np.random.default_rng([seed, SPLITS.index(split), class_index, index])
 
 
-def _write_png(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-
-
 def generate_textures(root: Path, spec: TextureSpec) -> Path:
     """Write the set under root as ROOT/{split}/{class}/NAME.png with masks under ROOT/masks/... (skipped when already there)."""
     root = Path(root)
-    stamp = root / STAMP
-    if stamp.exists():
-        if json.loads(stamp.read_text()).get("fingerprint") == spec.fingerprint():
-            return root
-    elif root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root}: not empty and not a texture set made by bench (no {STAMP}); refusing to overwrite it")
+    if already_generated(root, STAMP, spec.fingerprint(), "texture set"):
+        return root
     unknown = sorted(set(spec.counts) - set(SPLITS))
     if unknown:
         raise ValueError(f"unknown splits {unknown} in counts; expected some of {list(SPLITS)}")
-    # Unique per host and process, so that no generator deletes another's staging directory.
-    staging = root.with_name(f"{root.name}.{unique_suffix()}.partial")
     jobs = [(split, c, i) for split in SPLITS for c in range(len(CLASSES)) for i in range(spec.counts.get(split, 0))]
-    try:
+    with staged(root) as staging:
         for split, c, i in progress(jobs, desc="texture set", unit="img"):
             image, mask = render_texture(_image_rng(spec.seed, split, c, i), c, spec.image_size)
             name = f"{split}-{CLASSES[c]}-{i:04d}.png"
-            _write_png(image, staging / split / CLASSES[c] / name)
-            _write_png(mask.astype(np.uint8) * 255, staging / "masks" / split / CLASSES[c] / name)
+            write_png(image, staging / split / CLASSES[c] / name)
+            write_png(mask.astype(np.uint8) * 255, staging / "masks" / split / CLASSES[c] / name)
         record = {"fingerprint": spec.fingerprint(), "spec": asdict(spec), "classes": list(CLASSES), "generator_version": GENERATOR_VERSION}
         (staging / STAMP).write_text(json.dumps(record, indent=2))
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(staging, root)
-    finally:
-        # A failed run leaves no half-written staging folder behind (after os.replace it no longer exists).
-        shutil.rmtree(staging, ignore_errors=True)
     return root
