@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -40,24 +40,47 @@ class Source:
 
 @dataclass(frozen=True)
 class SuiteData:
-    """The samples of a suite's data set, its digest, its classes and the layout of one input (channels, spatial shape, scale)."""
+    """A suite's data set: where it lies, what its source found (samples, classes, input layout, loader) and its digest."""
 
     root: Path
-    refs: list[SampleRef]
+    source: Source
     digest: str
-    image_size: int
-    classes: tuple[str, ...] = LABELS
-    channels: int = 3
-    shape: tuple[int, ...] = ()
-    scale: float = 255.0
-    value_range: tuple[float, float] = (0.0, 1.0)
-    loader: Loader = field(default=None)
 
-    def __post_init__(self) -> None:
-        if not self.shape:
-            object.__setattr__(self, "shape", (self.image_size, self.image_size))
-        if self.loader is None:
-            object.__setattr__(self, "loader", ImageFiles(self.image_size, self.channels))
+    @property
+    def refs(self) -> list[SampleRef]:
+        """Every sample of the data set."""
+        return self.source.refs
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names in index order."""
+        return self.source.classes
+
+    @property
+    def channels(self) -> int:
+        """Channels of one input."""
+        return self.source.channels
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape of one input."""
+        return self.source.shape
+
+    @property
+    def scale(self) -> float:
+        """The raw value that stands for 1.0 in pixel space."""
+        return self.source.scale
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of pixel-space values."""
+        return self.source.value_range
+
+    @property
+    def image_size(self) -> int:
+        """The side image files are resized to; 0 for array sources, whose inputs keep their shape."""
+        loader = self.source.loader
+        return loader.size if isinstance(loader, ImageFiles) else 0
 
     @property
     def rank(self) -> int:
@@ -79,7 +102,7 @@ class SuiteData:
 
     def split(self, name: str, limit: int = 0) -> SplitData:
         """Load one split (see split_refs)."""
-        return self.loader.load(self.split_refs(name, limit), f"loading {name}")
+        return self.source.loader.load(self.split_refs(name, limit), f"loading {name}")
 
 
 def _image_source(cfg: SuiteConfig, refs: list[SampleRef], classes: tuple[str, ...]) -> Source:
@@ -155,10 +178,7 @@ def prepare_data(cfg: SuiteConfig) -> SuiteData:
 
     root = Path(cfg.data.root)
     found: Source = DATA_SOURCES.get(cfg.data.source)(cfg)
-    is_images = isinstance(found.loader, ImageFiles)
-    digest = found.digest or dataset_digest(found.refs, root)
-    return SuiteData(root, found.refs, digest, cfg.data.image_size if is_images else 0, found.classes, found.channels, found.shape,
-                     found.scale, found.value_range, found.loader)
+    return SuiteData(root, found, found.digest or dataset_digest(found.refs, root))
 
 
 @dataclass(frozen=True)

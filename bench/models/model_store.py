@@ -13,6 +13,7 @@ from torch import nn
 
 from bench.core.config import ModelConfig, SuiteConfig
 from bench.core.errors import InputError
+from bench.data.images import SplitData
 from bench.data.suite_data import SuiteData
 from bench.models.builders import ModelSpec, build_model
 from bench.models.checkpoint import file_digest, load_checkpoint
@@ -39,12 +40,14 @@ def normalisation(m: ModelConfig) -> str:
     return "imagenet" if m.pretrained else "dataset"
 
 
-def preprocessing_for(m: ModelConfig, data: SuiteData) -> Preprocessing:
-    """The preprocessing of a model entry on the data; "dataset" statistics are computed from the train split."""
+def preprocessing_for(m: ModelConfig, data: SuiteData, train_split: SplitData | None = None) -> Preprocessing:
+    """The preprocessing of a model entry on the data; "dataset" statistics come from the train split (loaded if not given)."""
     choice = normalisation(m)
-    needs_train = choice == "dataset" and not (m.mean and m.std)
+    train_pixels = None
+    if choice == "dataset" and not (m.mean and m.std):
+        train_pixels = (train_split or data.split("train")).inputs.float() / data.scale
     return resolve(choice, channels=data.channels, rank=data.rank, scale=data.scale, value_range=data.value_range,
-                   train_pixels=data.split("train").inputs.float() / data.scale if needs_train else None, mean=tuple(m.mean), std=tuple(m.std))
+                   train_pixels=train_pixels, mean=tuple(m.mean), std=tuple(m.std))
 
 
 # The identity of models trained before the suite could choose a source, a normalisation or the input layout: leaving
@@ -87,7 +90,8 @@ def ensure_trained(m: ModelConfig, directory: Path, data: SuiteData, device: tor
     with file_lock(directory.with_name(directory.name + ".lock")):
         if not is_trained(directory):
             has_test = any(r.split == "test" for r in data.refs)
-            train(model_spec(m, data), preprocessing_for(m, data), m.train, data.split("train"), data.split("val"), directory, device=device,
+            train_split = data.split("train")
+            train(model_spec(m, data), preprocessing_for(m, data, train_split), m.train, train_split, data.split("val"), directory, device=device,
                   test_split=data.split("test") if has_test else None, classes=data.classes,
                   extra_card={"dataset_digest": data.digest, "image_size": data.image_size, "data_root": str(data.root)})
     return directory

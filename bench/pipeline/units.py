@@ -65,11 +65,16 @@ class Unit:
         }
 
 
+def params_label(name: str, params: dict) -> str:
+    """A name with its parameters, as tables and the plan show it: name(k=v,...), or the name alone."""
+    if not params:
+        return name
+    return f"{name}({','.join(f'{k}={v}' for k, v in sorted(params.items()))})"
+
+
 def method_label(method: MethodConfig) -> str:
     """How a method entry is named in tables and the plan: the adapter, with its parameters if any."""
-    if not method.params:
-        return method.name
-    return f"{method.name}({','.join(f'{k}={v}' for k, v in sorted(method.params.items()))})"
+    return params_label(method.name, method.params)
 
 
 def unit_key(identity: dict) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.core.config import SuiteConfig
 from bench.metrics import get_metric
+from bench.pipeline.units import params_label
 from bench.utils.atomic_files import write_text_atomic
 
 
@@ -55,8 +56,7 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
 
 def implementation_label(adapter: str, params: str) -> str:
     """An adapter with the parameters its suite entry set (JSON in the tables), as the plan names it."""
-    values = json.loads(params) if isinstance(params, str) and params else {}
-    return adapter + (f"({','.join(f'{k}={v}' for k, v in sorted(values.items()))})" if values else "")
+    return params_label(adapter, json.loads(params) if isinstance(params, str) and params else {})
 
 
 def classifier_markdown(clf: dict, split: str) -> list[str]:
