@@ -23,6 +23,7 @@ counts = {{ train = {{ glaucoma = 8, health = 8 }}, val = {{ glaucoma = 4, healt
 [[models]]
 name = "tiny-resnet"
 arch = "resnet18"
+{model}
 
 [models.train]
 epochs = 1
@@ -62,8 +63,10 @@ METHODS = "\n".join(f'[[methods]]\nname = "{m}"\n' for m in ("inhouse.gradcam", 
 
 
 def tiny_suite(tmp: Path, *, data: Path | None = None, results: str = "results", measure: bool = False, methods: str = METHODS,
-               extra: str = "") -> SuiteConfig:
-    """Write and load a tiny synthetic suite under tmp (data shared when data is given); extra is TOML appended at the end."""
+               extra: str = "", model: str = "") -> SuiteConfig:
+    """Write and load a tiny synthetic suite under tmp (data shared when data is given); extra is TOML appended at the end,
+    model TOML added to the model entry (a sweep, say)."""
     path = tmp / "tiny.toml"
-    path.write_text(TINY.format(root=data or tmp / "data", results=tmp / results, measure=str(measure).lower(), methods=methods, extra=extra))
+    path.write_text(TINY.format(root=data or tmp / "data", results=tmp / results, measure=str(measure).lower(), methods=methods, extra=extra,
+                                model=model))
     return load_suite(path)

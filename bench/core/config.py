@@ -106,11 +106,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data.
+    """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data, or a grid of them.
 
     arch names its source: a torchvision classifier ("resnet18", "torchvision:vgg16_bn"), our zoo ("zoo:vgg7") or a
     user's factory ("python:package.module:factory"); arch_params go to the zoo or the factory. normalise picks the
     input statistics ("auto": ImageNet's with pretrained weights, else the train split's); mean and std override it.
+    sweep = { field = [values] } expands the entry into a grid of models (design "grid", or "one_at_a_time" around the
+    entry's own values), `seed` among them replicating every setting; epochs = [1, 2, ...] or "all" explains the
+    checkpoints saved along training (bench.core.model_grid).
     """
 
     name: str
@@ -125,6 +128,18 @@ class ModelConfig:
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: dict[str, Any] = field(default_factory=dict)
+    design: str = "grid"
+    epochs: Any = field(default_factory=list)
+    # Derived when the file is read: the entry a model came from, its setting (name without the seed), the factor values
+    # recorded with every record, the factor a one-at-a-time point varies, the explained checkpoint (0: the selected one)
+    # and the fields its entry swept (errors about them name the sweep).
+    entry: str = field(default="", metadata={"derived": True})
+    setting: str = field(default="", metadata={"derived": True})
+    factors: dict[str, Any] = field(default_factory=dict, metadata={"derived": True})
+    varied: str = field(default="", metadata={"derived": True})
+    checkpoint_epoch: int = field(default=0, metadata={"derived": True})
+    swept: tuple[str, ...] = field(default=(), metadata={"derived": True})
 
 
 @dataclass(frozen=True)
@@ -141,13 +156,15 @@ class MetricConfig:
 
     sweep = { param = [v1, v2, ...] } expands into one entry per value (column label "<column>@param=v"); the
     entries of one sweep share `curve` (the unswept column) and record `sweep_param` and `sweep_value`, which the
-    report draws as one curve (e.g. randomisation over blocks).
+    report draws as one curve (e.g. randomisation over blocks). methods = [adapter names] scores only those
+    methods' maps (for a metric too costly on some), every method when empty.
     """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     label: str = ""
     sweep: dict[str, Any] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=list)
     # Derived from `sweep` when the file is read, never written in it.
     curve: str = field(default="", metadata={"derived": True})
     sweep_param: str = field(default="", metadata={"derived": True})
@@ -576,42 +593,50 @@ def _check_count(found: SuiteProblems, key: str, count: Any) -> None:
         found.add(key, f"must be a whole number >= 0, got {count!r}")
 
 
-def _check_models(found: SuiteProblems, models: list[ModelConfig]) -> list[ModelConfig]:
-    if not models:
+def _check_models(found: SuiteProblems, entries: list[ModelConfig]) -> list[ModelConfig]:
+    from bench.core.model_grid import expand_models
+
+    if not entries:
         found.add("models", "at least one [[models]] entry is required")
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     resolved = []
-    for i, m in enumerate(models):
-        key = f"models[{i}]"
+    for key, m in expand_models(found, entries):
+        def at(name: str, key: str = key, m: ModelConfig = m) -> str:
+            """The key of a field: in the entry's sweep when the entry sweeps it."""
+            return f"{key}.sweep.{name}" if name in m.swept else f"{key}.{name}"
+
+        def at_train(name: str, key: str = key, m: ModelConfig = m) -> str:
+            return f"{key}.sweep.{name}" if name in m.swept else f"{key}.train.{name}"
+
         if m.name in seen:
-            found.add(f"{key}.name", f"duplicate model name {m.name!r} (models[{seen[m.name]}] has it)")
-        seen.setdefault(m.name, i)
+            found.add(f"{key}.name", f"duplicate model name {m.name!r} ({seen[m.name]} has it)")
+        seen.setdefault(m.name, key)
         try:
             source, arch = parse_arch(m.arch)
         except ValueError as err:
-            found.add(f"{key}.arch", str(err))
+            found.add(at("arch"), str(err))
         else:
             if source == "torchvision":
-                _check_choice(found, f"{key}.arch", arch, tuple(torchvision_names()))
-        _check_choice(found, f"{key}.normalise", m.normalise, NORMALISATIONS)
+                _check_choice(found, at("arch"), arch, tuple(torchvision_names()))
+        _check_choice(found, at("normalise"), m.normalise, NORMALISATIONS)
         if bool(m.mean) != bool(m.std) or len(m.mean) != len(m.std):
             found.add(f"{key}.mean", f"give mean and std together, one value per channel (mean {m.mean}, std {m.std})")
         elif any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in m.mean + m.std) or any(v <= 0 for v in m.std):
             found.add(f"{key}.std", f"mean and std are numbers, std > 0 (mean {m.mean}, std {m.std})")
         if not 0 <= m.dropout < 1:
-            found.add(f"{key}.dropout", f"must lie in [0, 1), got {m.dropout}")
-        paths = {k: _expanded(found, f"{key}.{k}", getattr(m, k)) for k in ("checkpoint", "pretrained") if getattr(m, k)}
+            found.add(at("dropout"), f"must lie in [0, 1), got {m.dropout}")
+        paths = {k: _expanded(found, at(k), getattr(m, k)) for k in ("checkpoint", "pretrained") if getattr(m, k)}
         for path_key, value in paths.items():
-            if not found.failed(f"{key}.{path_key}"):
+            if not found.failed(at(path_key)):
                 problem = (_checkpoint_problem if path_key == "checkpoint" else _pretrained_problem)(Path(value))
                 if problem:
-                    found.add(f"{key}.{path_key}", problem)
+                    found.add(at(path_key), problem)
         resolved.append(dataclasses.replace(m, **paths))
-        _check_positive(found, f"{key}.train.epochs", m.train.epochs)
-        _check_positive(found, f"{key}.train.batch_size", m.train.batch_size)
-        _check_positive(found, f"{key}.train.lr", m.train.lr)
-        _check_positive(found, f"{key}.train.weight_decay", m.train.weight_decay, allow_zero=True)
-        _check_choice(found, f"{key}.train.select", m.train.select, SELECT_KEYS)
+        _check_positive(found, at_train("epochs"), m.train.epochs)
+        _check_positive(found, at_train("batch_size"), m.train.batch_size)
+        _check_positive(found, at_train("lr"), m.train.lr)
+        _check_positive(found, at_train("weight_decay"), m.train.weight_decay, allow_zero=True)
+        _check_choice(found, at_train("select"), m.train.select, SELECT_KEYS)
     return resolved
 
 
@@ -642,15 +667,21 @@ def _check_methods(found: SuiteProblems, methods: list[MethodConfig]) -> None:
         seen.setdefault(identity, i)
 
 
-def _check_metrics(found: SuiteProblems, entries: list[MetricConfig]) -> list[MetricConfig]:
+def _check_metrics(found: SuiteProblems, entries: list[MetricConfig], methods: list[MethodConfig]) -> list[MetricConfig]:
     if not entries:
         found.add("metrics", "at least one [[metrics]] entry is required")
     columns: dict[str, str] = {}
     metrics = []
+    names = [m.name for m in methods]
     for i, entry in enumerate(entries):
         key = f"metrics[{i}]"
         if found.failed(key):
             continue
+        for j, name in enumerate(entry.methods):
+            if name not in names:
+                close = difflib.get_close_matches(str(name), names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                found.add(f"{key}.methods[{j}]", f"{name!r} is not a method of this suite{hint}")
         cls = _check_metric(found, key, dataclasses.replace(entry, sweep={}))
         if cls is None or found.failed(f"{key}.params"):
             continue
@@ -694,7 +725,7 @@ def collect_suite(data: dict, file: str) -> tuple[SuiteConfig, SuiteProblems]:
     data_cfg = _check_data(found, cfg.data)
     models = _check_models(found, cfg.models)
     _check_methods(found, cfg.methods)
-    metrics = _check_metrics(found, cfg.metrics)
+    metrics = _check_metrics(found, cfg.metrics, cfg.methods)
     _check_settings(found, cfg)
     return dataclasses.replace(cfg, data=data_cfg, models=models, metrics=metrics, path=file), found
 

@@ -18,7 +18,7 @@ from bench.data.suite_data import SuiteData
 from bench.models.builders import ModelSpec, build_model
 from bench.models.checkpoint import file_digest, load_checkpoint
 from bench.models.preprocessing import Preprocessing, attach, resolve
-from bench.models.training import CARD, TRAINER_VERSION, load_trained, train
+from bench.models.training import CARD, TRAINER_VERSION, epoch_checkpoint, load_trained, train
 from bench.utils.file_lock import file_lock
 
 
@@ -68,12 +68,12 @@ def training_fingerprint(m: ModelConfig, data: SuiteData) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def checkpoint_weights(path: Path) -> Path:
-    """The weights file of a checkpoint entry: the file itself, or the selected epoch of a `bench train` directory."""
+def checkpoint_weights(path: Path, epoch: int = 0) -> Path:
+    """The weights file of a checkpoint entry: the file itself, or the selected epoch (or `epoch`) of a `bench train` directory."""
     if path.is_dir():
         if not (path / CARD).is_file():
             raise InputError(path, "checkpoint", f"no {CARD}: point at a model directory made by `bench train` or a .safetensors file")
-        return path / json.loads((path / CARD).read_text())["checkpoint"]
+        return path / (epoch_checkpoint(epoch) if epoch else json.loads((path / CARD).read_text())["checkpoint"])
     return path
 
 
@@ -101,8 +101,8 @@ def load_model(m: ModelConfig, directory: Path, trained_here: bool, data: SuiteD
     """(model in eval mode with its preprocessing attached, model card, weights file) of a trained directory or a checkpoint entry."""
     path = Path(directory) if trained_here else Path(m.checkpoint)
     if path.is_dir():
-        model, card = load_trained(path)
-        return model, card, path / card["checkpoint"]
+        model, card = load_trained(path, m.checkpoint_epoch)
+        return model, card, checkpoint_weights(path, m.checkpoint_epoch)
     spec, preprocessing = model_spec(m, data), preprocessing_for(m, data)
     model = attach(load_checkpoint(build_model(spec), path), preprocessing)
     return model.eval(), {"model": asdict(spec), "preprocessing": preprocessing.to_dict(), "checkpoint": path.name}, path

@@ -100,7 +100,7 @@ def train(spec: ModelSpec, preprocessing: Preprocessing, config: TrainConfig, tr
             losses.append(float(loss.detach()))
         model.eval()
         val = evaluate(model, val_split, batch_size=2 * config.batch_size, device=device, classes=classes)
-        name = f"epoch-{epoch:03d}.safetensors"
+        name = epoch_checkpoint(epoch)
         save_checkpoint(model, staging / name, {"epoch": str(epoch)})
         history.append({"epoch": epoch, "checkpoint": name, "train_loss": sum(losses) / len(losses), "val": val})
     best = max(history, key=lambda h: (_score(h["val"], config.select), h["epoch"]))
@@ -130,6 +130,11 @@ def train(spec: ModelSpec, preprocessing: Preprocessing, config: TrainConfig, tr
     return out_dir
 
 
+def epoch_checkpoint(epoch: int) -> str:
+    """The file name of the checkpoint saved after an epoch."""
+    return f"epoch-{epoch:03d}.safetensors"
+
+
 def card_preprocessing(card: dict) -> Preprocessing:
     """The preprocessing a model card recorded; cards from before it was recorded are ImageNet-normalised 8-bit RGB images."""
     if "preprocessing" in card:
@@ -138,10 +143,10 @@ def card_preprocessing(card: dict) -> Preprocessing:
     return Preprocessing(channels=3, rank=2, scale=255.0, mean=mean, std=std, name="imagenet")
 
 
-def load_trained(model_dir: Path) -> tuple[nn.Module, dict]:
-    """The selected checkpoint of a trained model directory, built and loaded with its preprocessing attached, and its card."""
+def load_trained(model_dir: Path, epoch: int = 0) -> tuple[nn.Module, dict]:
+    """A trained model directory's selected checkpoint (or that of `epoch`), built and loaded with its preprocessing attached, and its card."""
     model_dir = Path(model_dir)
     card = json.loads((model_dir / CARD).read_text())
     model = build_model(ModelSpec.from_card(card["model"]))
-    load_checkpoint(model, model_dir / card["checkpoint"])
+    load_checkpoint(model, model_dir / (epoch_checkpoint(epoch) if epoch else card["checkpoint"]))
     return attach(model, card_preprocessing(card)).eval(), card

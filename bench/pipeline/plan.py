@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -37,7 +38,9 @@ class Plan:
             "samples": len(self.sample_ids),
             "sample_ids_sha": hashlib.sha256("\n".join(self.sample_ids).encode()).hexdigest(),
             "models": [
-                {"name": m.name, "fingerprint": m.fingerprint, "trained_here": m.trained_here, "directory": m.directory}
+                {"name": m.name, "fingerprint": m.fingerprint, "trained_here": m.trained_here, "directory": m.directory,
+                 **({"setting": m.config.setting, "entry": m.config.entry, "design": m.config.design, "varied": m.config.varied,
+                     "factors": m.config.factors, "epoch": m.config.checkpoint_epoch} if m.config.factors else {})}
                 for m in self.models
             ],
             "units": [u.describe() for u in self.units],
@@ -51,6 +54,18 @@ def model_ref(m: ModelConfig, data: SuiteData) -> ModelRef:
         return ModelRef(m.name, file_digest(weights)[:16], m, False, str(weights.parent))
     fingerprint = training_fingerprint(m, data)
     return ModelRef(m.name, fingerprint, m, True, str(cache_dir() / "models" / f"{m.name}-{fingerprint}"))
+
+
+def shared_trainings(refs: tuple[ModelRef, ...]) -> tuple[ModelRef, ...]:
+    """The refs with one directory per training: models of one fingerprint (checkpoints along one training, or equal
+    settings of two entries) share the first one's, so the training runs once."""
+    first: dict[str, str] = {}
+    shared = []
+    for ref in refs:
+        if ref.trained_here:
+            ref = dataclasses.replace(ref, directory=first.setdefault(ref.fingerprint, ref.directory))
+        shared.append(ref)
+    return tuple(shared)
 
 
 def method_groups(cfg: SuiteConfig) -> dict[str, tuple[MethodConfig, ...]]:
@@ -79,12 +94,16 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
     }
     shards = [tuple(sample_ids[i : i + cfg.run.shard_size]) for i in range(0, len(sample_ids), cfg.run.shard_size)]
     samples_sha = hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
-    models = tuple(model_ref(m, data) for m in cfg.models)
+    models = shared_trainings(tuple(model_ref(m, data) for m in cfg.models))
     groups = method_groups(cfg) if cfg.agreement.enabled else {}
     units: list[Unit] = []
+    trainings: set[str] = set()
     for model in models:
         identity = {"model": model.fingerprint, "layer": model.config.target_layer}
-        if model.trained_here:
+        if model.config.checkpoint_epoch:
+            identity["epoch"] = model.config.checkpoint_epoch
+        if model.trained_here and model.fingerprint not in trainings:
+            trainings.add(model.fingerprint)
             units.append(Unit(unit_key({"kind": "train", "fingerprint": model.fingerprint}), "train", model))
         units.append(
             Unit(
@@ -120,6 +139,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
                         source_key=explain,
                     )
                     for metric in cfg.metrics
+                    if not metric.methods or method.name in metric.methods
                 ]
         for name, members in groups.items():
             for shard, ids in enumerate(shards):

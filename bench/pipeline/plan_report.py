@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -67,6 +68,25 @@ def map_bytes(plan: Plan, shape: tuple[int, ...], maps: StoreConfig) -> int:
     return total
 
 
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def grid_lines(plan: Plan) -> list[str]:
+    """The models of the suite's grids, one line each: setting, factor values and the training it reads (none without a grid)."""
+    if not any(ref.config.factors for ref in plan.models):
+        return []
+    settings = {ref.config.setting for ref in plan.models}
+    trainings = {ref.directory for ref in plan.models if ref.trained_here}
+    rows = [("model", "setting", "factors", "checkpoint", "training")]
+    for ref in plan.models:
+        factors = ", ".join(f"{k}={v}" for k, v in ref.config.factors.items() if k not in ("seed", "epoch"))
+        epoch = f"epoch {ref.config.checkpoint_epoch}" if ref.config.checkpoint_epoch else "selected"
+        rows.append((ref.name, ref.config.setting, factors or "-", epoch, Path(ref.directory).name if ref.trained_here else "checkpoint file"))
+    return [f"models: {len(plan.models)} in {len(settings)} settings, {len(trainings)} trainings", *_table(rows), ""]
+
+
 def plan_lines(plan: Plan, store: RecordStore, *, data: SuiteData, maps: StoreConfig, passes: bool = True) -> list[str]:
     """The plan as text: a summary line, the disk estimate, then one line per unit."""
     stored = {u.key: _stored(u, store) for u in plan.units}
@@ -77,6 +97,7 @@ def plan_lines(plan: Plan, store: RecordStore, *, data: SuiteData, maps: StoreCo
         f"maps kept: {map_bytes(plan, data.shape, maps) / 2**20:.1f} MiB on disk ([store] maps = {str(maps.maps).lower()}, "
         f"maps_limit = {maps.maps_limit}, maps_dtype = {maps.maps_dtype})",
     ]
+    lines += grid_lines(plan)
     declared = declared_passes(plan, data) if passes else {}
     rows = [("kind", "model", "method", "metric", "shard", "samples", "passes/img", "stored", "key")]
     for u in plan.units:
@@ -96,6 +117,4 @@ def plan_lines(plan: Plan, store: RecordStore, *, data: SuiteData, maps: StoreCo
                 u.key,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return lines
+    return lines + _table(rows)

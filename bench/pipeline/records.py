@@ -26,12 +26,15 @@ class Implementation:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The explained model: its suite name, the key part that identifies it before training, weights digest and layer."""
+    """The explained model: its suite name, the key part that identifies it before training, weights digest and layer;
+    for a model of a grid, its setting (the name without the seed) and the factor values it was made with."""
 
     name: str
     fingerprint: str
     digest: str
     target_layer: str
+    setting: str = ""
+    factors: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

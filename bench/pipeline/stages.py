@@ -11,22 +11,26 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.data.suite_data import SuiteData, prepare_data
+from bench.metrics import get_metric
 from bench.pipeline.execute import Job
 from bench.pipeline.executors import Shard, pending_phases, pending_training, run_processes, run_ray, run_serial
 from bench.pipeline.plan import Plan, plan_suite
 from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
 from bench.pipeline.store import RecordStore
 from bench.pipeline.workspace import Workspace
-from bench.reporting.publish import write_results
+from bench.reporting.publish import implementation_label, write_results, write_study
+from bench.reporting.study import StudySettings, run_study
 from bench.reporting.tables import (
     StoredRun,
     build_agreement,
     build_leaderboard,
+    classifier_by_setting,
     cost_table,
     long_records,
     metric_rank_agreement,
@@ -193,7 +197,7 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
     run, missing = stored_run(described, store, cfg)
     scores, costs = score_table(run, cfg), cost_table(run)
     board = build_leaderboard(run, cfg, scores, costs)
-    classifiers = {e.model.name: e.report for e in run.evaluations}
+    classifiers = classifier_by_setting(run.evaluations)
     for e in run.evaluations:
         model = next((m for m in described["models"] if m["name"] == e.model.name), None)
         card_path = Path(model["directory"]) / "model_card.json" if model else None
@@ -210,19 +214,34 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
         "missing": len(missing),
         "planned": sum(u["kind"] != "train" for u in described["units"]),
     }
+    records = long_records(run)
     outputs = write_results(
         out_dir,
         board,
-        long_records(run),
+        records,
         cfg,
         context,
         build_agreement(run, cfg),
         metric_rank_agreement(board, cfg),
         scores=scores,
         costs=costs,
+        seeds=score_table(run, cfg, per_seed=True) if any(s.model.factors for _, s in run.scores) else None,
     )
+    outputs += publish_study(cfg, records, described, run)
     failures = sum(len(f.sample_ids) for r in run.all() for f in getattr(r, "failures", []))
     return Published(outputs, context["planned"], missing, failures)
+
+
+def publish_study(cfg: SuiteConfig, records: pd.DataFrame, described: dict, run: StoredRun) -> list[Path]:
+    """The study of the suite's model grids (study.md and its tables), when it has any."""
+    if records.empty or not any(m.get("factors") for m in described["models"]):
+        return []
+    labelled = records.assign(implementation=[implementation_label(a, p) for a, p in zip(records["implementation"], records["params"])])
+    baselines = set(labelled.loc[labelled["library"] == "baseline", "implementation"])
+    directions = {m.column(): get_metric(m.name).direction for m in cfg.metrics}
+    settings = StudySettings(cfg.leaderboard.bootstrap, cfg.leaderboard.confidence, cfg.suite.seed)
+    study = run_study(cfg.suite.name, labelled, described, {e.model.name: e.report for e in run.evaluations}, directions, baselines, settings)
+    return write_study(cfg.results_dir(), study) if study else []
 
 
 def load_plan(cfg: SuiteConfig) -> dict:

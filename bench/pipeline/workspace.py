@@ -54,10 +54,14 @@ class Workspace:
         return ensure_trained(ref.config, Path(ref.directory), self.data, self.device)
 
     def weights_digest(self, name: str) -> str | None:
-        """SHA-256 of the model's weights file, once it exists (None before it is trained, or for unknown names)."""
+        """SHA-256 of the model's weights file once it exists (None before it is trained: nothing to check yet), or "" for a
+        name the plan does not hold, so that a record of a model since renamed (say, into a grid) is not taken as stored."""
         ref = self.refs.get(name)
-        if name not in self._digests and ref is not None and (not ref.trained_here or is_trained(Path(ref.directory))):
-            self._digests[name] = file_digest(checkpoint_weights(Path(ref.directory) if ref.trained_here else Path(ref.config.checkpoint)))
+        if ref is None:
+            return ""
+        if name not in self._digests and (not ref.trained_here or is_trained(Path(ref.directory))):
+            path = Path(ref.directory) if ref.trained_here else Path(ref.config.checkpoint)
+            self._digests[name] = file_digest(checkpoint_weights(path, ref.config.checkpoint_epoch))
         return self._digests.get(name)
 
     def model(self, ref: ModelRef) -> tuple[nn.Module, dict, ModelInfo]:
@@ -67,7 +71,8 @@ class Workspace:
                 self.train(ref)
             model, card, _ = load_model(ref.config, Path(ref.directory), ref.trained_here, self.data)
             layer = ref.config.target_layer or default_layer(model)
-            info = ModelInfo(ref.name, ref.fingerprint, self.weights_digest(ref.name), layer)
+            info = ModelInfo(ref.name, ref.fingerprint, self.weights_digest(ref.name), layer,
+                             ref.config.setting if ref.config.factors else "", dict(ref.config.factors))
             self._models[ref.name] = (model.to(self.device).eval(), card, info)
         return self._models[ref.name]
 

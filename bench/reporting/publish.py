@@ -11,6 +11,7 @@ import pandas as pd
 from bench.core.config import SuiteConfig
 from bench.metrics import get_metric
 from bench.pipeline.units import params_label
+from bench.reporting.study import Study
 from bench.utils.atomic_files import write_text_atomic
 
 
@@ -29,7 +30,8 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
         lines += [cfg.suite.description, ""]
     lines += [f"Split `{cfg.data.split}`, {context['samples']} samples, explained class: {cfg.run.target}; dataset digest "
               f"`{context['dataset_digest'][:16]}`; device {context['device']}. Metric cells: mean [{cfg.leaderboard.confidence:.0%} "
-              f"bootstrap CI] over samples where the metric is defined; arrows give the better direction. Runtime: median ms per image "
+              f"bootstrap CI] over samples where the metric is defined (for a setting trained with several seeds: the mean over seeds, "
+              f"the CI of a hierarchical bootstrap over seeds then samples, and ±the between-seed SD); arrows give the better direction. Runtime: median ms per image "
               f"(IQR) at batch size {cfg.measure.batch_size}; × ideal: runtime over the cost of the method's forward/backward passes "
               f"at the model's measured speed; memory: peak MiB above the baseline (see bench/utils/measure.py).", ""]
     for model, rows in (board.groupby("model", sort=False) if not board.empty else []):
@@ -45,6 +47,8 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
             for c, _ in columns:
                 best = r.get(f"{c}_rank") == 1
                 cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
+                if r.get("seeds", 1) > 1:
+                    cell += f" ±{_fmt(r.get(c + '_seed_sd'))}"
                 cells.append(f"**{cell}**" if best else cell)
             cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1),
                       _fmt(r.get("metrics_ms_per_image"), 2),
@@ -61,6 +65,10 @@ def implementation_label(adapter: str, params: str) -> str:
 
 def classifier_markdown(clf: dict, split: str) -> list[str]:
     """The classifier's report: the binary figures, or for K classes the macro figures, per-class table and confusion matrix."""
+    if "seeds" in clf:
+        figures = [k for k in ("accuracy", "roc_auc", "balanced_accuracy", "macro_roc_auc", "tpr", "fpr") if k in clf]
+        return [f"Classifier on `{split}`, mean ± SD over {clf['seeds']} training seeds: "
+                + ", ".join(f"{k} {_fmt(clf[k])} ± {_fmt(clf.get(k + '_sd'))}" for k in figures) + f" (n = {clf.get('n')} per seed).", ""]
     if "tpr" in clf:
         return [f"Classifier on `{split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
                 f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
@@ -143,12 +151,13 @@ def curves_markdown(curves: pd.DataFrame) -> str:
 
 def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
                   agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None, *,
-                  scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None) -> list[Path]:
-    """Write scores.csv and costs.csv (tidy), their views leaderboard.csv and leaderboard.md, records.csv and the other tables."""
+                  scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None, seeds: pd.DataFrame | None = None) -> list[Path]:
+    """Write scores.csv and costs.csv (tidy), their views leaderboard.csv and leaderboard.md, records.csv and the other tables
+    (seeds.csv: the per-seed breakdown of a suite with grids)."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
     text = markdown(board, cfg, context)
-    tables = {"scores.csv": scores, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement}
+    tables = {"scores.csv": scores, "seeds.csv": seeds, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement}
     curves = curve_table(board, cfg) if not board.empty else pd.DataFrame()
     tables["curves.csv"] = curves
     for name, table in tables.items():
@@ -164,4 +173,17 @@ def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg
     write_text_atomic(paths[0], board.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(paths[1], text)
     write_text_atomic(paths[2], records.to_csv(index=False, float_format="%.6g"))
+    return paths
+
+
+def write_study(out_dir: Path, study: Study) -> list[Path]:
+    """Write study.md and its tables: study.csv (factor x level x method x metric), correlations.csv, ranking.csv, metric_quality.csv."""
+    out_dir = Path(out_dir)
+    tables = {"study.csv": study.levels, "correlations.csv": study.correlations, "ranking.csv": study.ranking, "metric_quality.csv": study.quality}
+    paths = []
+    for name, table in tables.items():
+        paths.append(out_dir / name)
+        write_text_atomic(paths[-1], table.to_csv(index=False, float_format="%.6g"))
+    paths.append(out_dir / "study.md")
+    write_text_atomic(paths[-1], study.markdown)
     return paths

@@ -13,27 +13,17 @@ import pandas as pd
 from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.metrics import get_metric
-from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, Record, ScoreRecord, TimingRecord
+from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ModelInfo, Record, ScoreRecord, TimingRecord
+from bench.reporting.bootstrap import bootstrap_ci, seed_estimate
+from bench.reporting.correlation import kendall
 from bench.utils.rng import stable_seed
 
+# "model" is the setting: a model's name, or for models of a grid the name without the seed, whose seeds it aggregates.
 ID_COLUMNS = ["model", "implementation", "method", "library", "version", "params"]
 
 
 class IncomparableRecords(BenchError):
     """Records that cannot share a leaderboard (different data, suite version or schema)."""
-
-
-def bootstrap_ci(values: np.ndarray, *, resamples: int, confidence: float, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean."""
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    if len(values) == 1:
-        return float(values[0]), float(values[0])
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(low), float(high)
 
 
 def check_comparable(records: list[Record]) -> None:
@@ -57,10 +47,20 @@ def _params(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
 
+def setting_of(model: ModelInfo) -> str:
+    """The leaderboard's model: the setting of a grid's model (its seeds pooled), else the model's name."""
+    return model.setting or model.name
+
+
 def row_key(record: ExplainRecord | ScoreRecord | TimingRecord) -> tuple:
-    """The leaderboard row a record belongs to: (model, adapter, method, library, version, params)."""
+    """The leaderboard row a record belongs to: (setting, adapter, method, library, version, params)."""
     impl = record.implementation
-    return (record.model.name, impl.adapter, impl.method, impl.library, impl.version, _params(record.params))
+    return (setting_of(record.model), impl.adapter, impl.method, impl.library, impl.version, _params(record.params))
+
+
+def seed_row_key(record: ExplainRecord | ScoreRecord | TimingRecord) -> tuple:
+    """The per-seed row of a record: its row with the model's own name."""
+    return (record.model.name, *row_key(record)[1:])
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,11 @@ class StoredRun:
     agreements: list[AgreementRecord]
     evaluations: list[EvaluateRecord]
 
-    def samples_by_row(self) -> dict[tuple, set[str]]:
-        """The sample ids each leaderboard row explained (what per-image costs are divided by)."""
-        samples: dict[tuple, set[str]] = defaultdict(set)
+    def samples_by_row(self) -> dict[tuple, set[tuple[str, str]]]:
+        """The (model, sample id) pairs each leaderboard row explained, over its seeds (what per-image costs are divided by)."""
+        samples: dict[tuple, set[tuple[str, str]]] = defaultdict(set)
         for e in self.explains:
-            samples[row_key(e)].update(e.sample_ids)
+            samples[row_key(e)].update((e.model.name, sid) for sid in e.sample_ids)
         return samples
 
     def all(self) -> list[Record]:
@@ -89,13 +89,14 @@ def long_records(run: StoredRun) -> pd.DataFrame:
     """Every per-sample value, one row each, with the provenance DESIGN.md asks of a record."""
     rows = []
     for metric, s in run.scores:
-        base = dict(zip(ID_COLUMNS, row_key(s)))
+        base = dict(zip(ID_COLUMNS, seed_row_key(s)))
         base = {
             "suite": s.suite,
             "suite_version": s.suite_version,
             "dataset_digest": s.dataset_digest,
             "model_digest": s.model.digest,
             **base,
+            **factor_columns(s.model),
             "metric": metric.column(),
             "metric_params": _params(s.metric_params),
         }
@@ -103,23 +104,41 @@ def long_records(run: StoredRun) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
-    """The tidy table: one row per (model, implementation, metric): mean, bootstrap CI, n, undefined, rank, cost."""
-    samples = run.samples_by_row()
+def factor_columns(model: ModelInfo) -> dict:
+    """A grid model's setting and factor values as record columns (none for a model outside a grid)."""
+    if not model.factors:
+        return {}
+    return {"setting": setting_of(model), **{f"factor.{k}": v for k, v in model.factors.items()}}
+
+
+def _cells(run: StoredRun, key_of) -> dict[tuple, dict]:  # noqa: ANN001
+    """Score values by (row, column), kept apart per model (seed), with undefined counts and metric seconds."""
     cells: dict[tuple, dict] = {}
     for metric, s in run.scores:
         cell = cells.setdefault(
-            (row_key(s), metric.column()), {"metric": metric, "params": s.metric_params, "values": [], "undefined": 0, "seconds": 0.0}
+            (key_of(s), metric.column()),
+            {"metric": metric, "params": s.metric_params, "by_model": defaultdict(list), "undefined": 0, "seconds": 0.0, "factors": {}},
         )
-        cell["values"] += [v for v, st in zip(s.values, s.statuses) if st == "ok"]
+        cell["by_model"][s.model.name] += [v for v, st in zip(s.values, s.statuses) if st == "ok"]
         cell["undefined"] += sum(st == "undefined" for st in s.statuses)
         cell["seconds"] += s.seconds
+        cell["factors"] = factor_columns(s.model)
+    return cells
+
+
+def score_table(run: StoredRun, cfg: SuiteConfig, *, per_seed: bool = False) -> pd.DataFrame:
+    """The tidy table: one row per (setting, implementation, metric): the mean over seeds with a hierarchical bootstrap CI
+    (seeds, then samples), between-seed SD, seeds, n, undefined, rank, cost. per_seed: one row per model (seed) instead."""
+    samples: dict[tuple, set] = defaultdict(set)
+    for e in run.explains:
+        samples[seed_row_key(e) if per_seed else row_key(e)].update((e.model.name, sid) for sid in e.sample_ids)
+    cells = _cells(run, seed_row_key if per_seed else row_key)
     order = {m.column(): i for i, m in enumerate(cfg.metrics)}
     rows = []
     for (key, column), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(order)))):
-        v = np.asarray(cell["values"], dtype=np.float64)
-        low, high = bootstrap_ci(
-            v,
+        groups = [np.asarray(cell["by_model"][name], dtype=np.float64) for name in sorted(cell["by_model"])]
+        est = seed_estimate(
+            [groups],
             resamples=cfg.leaderboard.bootstrap,
             confidence=cfg.leaderboard.confidence,
             seed=stable_seed(cfg.suite.seed, "bootstrap", *key, column) % 2**32,
@@ -128,6 +147,7 @@ def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
         rows.append(
             {
                 **dict(zip(ID_COLUMNS, key)),
+                **({k: v for k, v in cell["factors"].items() if k != "setting"} if per_seed else {}),
                 "metric": m.name,
                 "metric_params": _params(cell["params"]),
                 "column": column,
@@ -135,10 +155,12 @@ def score_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
                 "curve": m.curve,
                 "sweep_param": m.sweep_param,
                 "sweep_value": json.dumps(m.sweep_value) if m.sweep_param else "",
-                "mean": float(v.mean()) if len(v) else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
-                "n": len(v),
+                "mean": est.mean,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+                "seeds": est.seeds,
+                "seed_sd": est.seed_sd,
+                "n": est.n,
                 "undefined": cell["undefined"],
                 "ms_per_image": 1000 * cell["seconds"] / max(len(samples[key]), 1),
             }
@@ -175,11 +197,16 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
                 "value": 1000 * seconds / max(len(samples[key]), 1),
             }
         )
+    # A setting's seeds are timed apart: its cost is their mean.
+    timed: dict[tuple, list[float]] = defaultdict(list)
     for t in run.timings:
         if t.timing is None:
             continue
         for cost in ("median_ms", "iqr_ms", "batch_size", "peak_memory_mib", "efficiency", "ideal_ms"):
-            rows.append({**dict(zip(ID_COLUMNS, row_key(t))), "cost": TIMING_COSTS[cost], "metric": "", "value": getattr(t.timing, cost)})
+            timed[(row_key(t), TIMING_COSTS[cost])].append(getattr(t.timing, cost))
+    for (key, cost), values in timed.items():
+        known = [v for v in values if v is not None]
+        rows.append({**dict(zip(ID_COLUMNS, key)), "cost": cost, "metric": "", "value": float(np.mean(known)) if known else None})
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, "cost", "metric", "value"])
 
 
@@ -205,21 +232,22 @@ def build_leaderboard(
     diagnostics: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for e in run.explains:
         for f in e.failures:
-            failures[row_key(e)].update(f.sample_ids)
+            failures[row_key(e)].update((e.model.name, sid) for sid in f.sample_ids)
         for name, vals in e.diagnostics.items():
             diagnostics[row_key(e)][name].extend(v for v in vals if v is not None)
     for _, s in run.scores:
         for f in s.failures:
-            failures[row_key(s)].update(f.sample_ids)
+            failures[row_key(s)].update((s.model.name, sid) for sid in f.sample_ids)
     for t in run.timings:
         samples.setdefault(row_key(t), set())
         for f in t.failures:
-            failures[row_key(t)].update(f.sample_ids)
+            failures[row_key(t)].update((t.model.name, sid) for sid in f.sample_ids)
     cells = {(tuple(r[c] for c in ID_COLUMNS), r["column"]): r for r in scores.to_dict("records")} if not scores.empty else {}
     cost_cells = {(tuple(r[c] for c in ID_COLUMNS), r["cost"], r["metric"]): r["value"] for r in costs.to_dict("records")}
     rows = []
     for key in sorted(samples):
-        row = {**dict(zip(ID_COLUMNS, key)), "samples": len(samples[key]), "failures": len(failures[key])}
+        row = {**dict(zip(ID_COLUMNS, key)), "samples": len(samples[key]), "failures": len(failures[key]),
+               "seeds": len({name for name, _ in samples[key]})}
         for m in cfg.metrics:
             c = m.column()
             cell = cells.get((key, c), {})
@@ -228,6 +256,7 @@ def build_leaderboard(
                     c: cell.get("mean", float("nan")),
                     f"{c}_ci_low": cell.get("ci_low", float("nan")),
                     f"{c}_ci_high": cell.get("ci_high", float("nan")),
+                    f"{c}_seed_sd": cell.get("seed_sd", float("nan")),
                     f"{c}_n": cell.get("n", 0),
                     f"{c}_undefined": cell.get("undefined", 0),
                     f"{c}_ms_per_image": cost_cells.get((key, "metric_ms_per_image", c), 0.0),
@@ -252,10 +281,10 @@ def build_agreement(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
     failures: dict[tuple, set] = defaultdict(set)
     for u in run.agreements:
         for f in u.failures:
-            failures[(u.model.name, u.method)].add(f.implementation)
+            failures[(setting_of(u.model), u.method)].add(f.implementation)
         for r in u.values:
             if r.value is not None:
-                values[(u.model.name, u.method, r.a, r.b)][r.measure].append(r.value)
+                values[(setting_of(u.model), u.method, r.a, r.b)][r.measure].append(r.value)
     rows = []
     for key in sorted(values):
         row = dict(zip(["model", "method", "a", "b"], key))
@@ -274,24 +303,26 @@ def build_agreement(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def kendall_tau_b(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-b between two score vectors (ties in either handled as tau-b does); NaN for fewer than 2 pairs."""
-    concordant = discordant = ties_a = ties_b = 0
-    for i in range(len(a)):
-        for j in range(i + 1, len(a)):
-            da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
-            if da == 0 and db == 0:
-                continue
-            if da == 0:
-                ties_a += 1
-            elif db == 0:
-                ties_b += 1
-            elif da == db:
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = np.sqrt((concordant + discordant + ties_a) * (concordant + discordant + ties_b))
-    return float((concordant - discordant) / denominator) if denominator > 0 else float("nan")
+def classifier_by_setting(evaluations: list[EvaluateRecord]) -> dict[str, dict]:
+    """Each setting's classifier report: a model's own, or over a setting's seeds the mean (and SD) of every figure and the summed confusion matrix."""
+    reports: dict[str, list[dict]] = defaultdict(list)
+    for e in evaluations:
+        reports[setting_of(e.model)].append(e.report)
+    out = {}
+    for setting, group in reports.items():
+        if len(group) == 1:
+            out[setting] = group[0]
+            continue
+        pooled: dict = {"seeds": len(group), "n": group[0].get("n")}
+        for k, v in group[0].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n":
+                values = np.asarray([r.get(k, np.nan) for r in group], dtype=np.float64)
+                pooled[k], pooled[f"{k}_sd"] = float(np.mean(values)), float(np.std(values, ddof=1))
+        if all(r.get("confusion_matrix") for r in group):
+            pooled["confusion_matrix"] = np.sum([r["confusion_matrix"] for r in group], axis=0).tolist()
+            pooled["classes"] = group[0].get("classes")
+        out[setting] = pooled
+    return out
 
 
 def metric_rank_agreement(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
@@ -303,5 +334,5 @@ def metric_rank_agreement(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame
             both = group[[a, b]].dropna()
             sa = both[a].to_numpy() * (1 if da == "higher" else -1)
             sb = both[b].to_numpy() * (1 if db == "higher" else -1)
-            rows.append({"model": model, "metric_a": a, "metric_b": b, "kendall_tau": kendall_tau_b(sa, sb), "implementations": len(both)})
+            rows.append({"model": model, "metric_a": a, "metric_b": b, "kendall_tau": float(kendall(sa, sb)), "implementations": len(both)})
     return pd.DataFrame(rows)

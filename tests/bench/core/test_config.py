@@ -92,7 +92,8 @@ def test_example_suite_loads() -> None:
     assert cfg.data.source == "synthetic"
     assert cfg.data.image_size == 224
     assert cfg.data.synthetic.counts["val"] == {"glaucoma": 40, "health": 60}
-    assert [m.name for m in cfg.models] == ["resnet18"]
+    assert [m.name for m in cfg.models] == ["resnet18[seed=0]", "resnet18[seed=1]", "resnet18[seed=2]"]
+    assert {m.setting for m in cfg.models} == {"resnet18"} and [m.train.seed for m in cfg.models] == [0, 1, 2]
     assert cfg.models[0].train.lr == 0.002
     names = [m.name for m in cfg.methods]
     assert names[0] == "inhouse.gradcam" and names[-3:] == ["baseline.random", "baseline.centre", "baseline.constant"]

@@ -9,7 +9,8 @@ import pytest
 
 from bench.core.config import MetricConfig
 from bench.pipeline.records import ExplainRecord, Failure, Implementation, ModelInfo, ScoreRecord
-from bench.reporting.tables import IncomparableRecords, StoredRun, bootstrap_ci, build_leaderboard, score_table
+from bench.reporting.bootstrap import bootstrap_ci
+from bench.reporting.tables import IncomparableRecords, StoredRun, build_leaderboard, score_table
 from tests.suites import tiny_suite
 
 
@@ -73,17 +74,6 @@ def test_records_of_one_model_from_different_weights_are_refused(tmp_path, monke
     other = dataclasses.replace(run.explains[1], model=dataclasses.replace(run.explains[1].model, digest="y"))
     with pytest.raises(IncomparableRecords, match="different weights"):
         build_leaderboard(dataclasses.replace(run, explains=[run.explains[0], other]), cfg)
-
-
-def test_kendall_tau_b_matches_scipy() -> None:
-    from scipy import stats
-
-    from bench.reporting.tables import kendall_tau_b
-
-    rng = np.random.default_rng(3)
-    for _ in range(5):
-        a, b = rng.integers(0, 4, 9).astype(float), rng.integers(0, 4, 9).astype(float)
-        assert kendall_tau_b(a, b) == pytest.approx(stats.kendalltau(a, b).statistic)
 
 
 def test_metric_rank_agreement_honours_directions(tmp_path, monkeypatch) -> None:
