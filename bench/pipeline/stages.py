@@ -204,7 +204,9 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
         card = json.loads(card_path.read_text()) if card_path and card_path.is_file() else {}
         write_json(
             out_dir / "models" / f"{e.model.name}.json",
-            {**card, "identity": dataclasses.asdict(e.model), "explained_split": {e.split: e.report}},
+            {**card, "identity": dataclasses.asdict(e.model), "explained_split": {e.split: e.report},
+             # A checkpoint along training is explained, not the one the card's training selected.
+             **({"explained_epoch": model["epoch"]} if model and model.get("epoch") else {})},
         )
     context = {
         "samples": described["samples"],

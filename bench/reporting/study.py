@@ -240,7 +240,7 @@ def _factor_answer(factor: str, rows: pd.DataFrame, correlations: pd.DataFrame, 
         for _, r in order.head(6).iterrows():
             lines.append(f"  - {r['metric']} of `{r['implementation']}` at {factor} = {r['level']}: {_f(r['difference'], sign=True)} "
                          f"[{_f(r['difference_ci_low'], sign=True)}, {_f(r['difference_ci_high'], sign=True)}] "
-                         f"({_better(r['difference'], directions.get(r['metric'], 'higher'))}; {_f(r['mean'])} against the reference).")
+                         f"({_better(r['difference'], directions.get(r['metric'], 'higher'))}: {_f(r['mean'])} against {_f(r['mean'] - r['difference'])}).")
     trend = correlations[(correlations["with"] == factor) & correlations["effect"]]
     if not trend.empty:
         lines.append(f"  - monotone with {factor} (Spearman CI excludes 0): " + "; ".join(
@@ -260,6 +260,8 @@ def study_markdown(suite: str, levels: pd.DataFrame, correlations: pd.DataFrame,
               "With few seeds a percentile bootstrap over seeds is too narrow rather than too wide (it cannot see more "
               "between-seed spread than the seeds drawn show): read an effect whose CI only just excludes zero as tentative."), ""]
     methods = levels[~levels["implementation"].isin(baselines)] if not levels.empty else levels
+    # A baseline's faithfulness figures move with the model's calibration, not with any explanation: answers leave them out.
+    correlations = correlations[~correlations["implementation"].isin(baselines)] if not correlations.empty else correlations
     used = set()
     for question, factors in QUESTIONS.values():
         present = [f for f in factors if not methods.empty and f in set(methods["factor"])]
