@@ -182,6 +182,10 @@ def write_study(out_dir: Path, study: Study) -> list[Path]:
     tables = {"study.csv": study.levels, "correlations.csv": study.correlations, "ranking.csv": study.ranking, "metric_quality.csv": study.quality}
     paths = []
     for name, table in tables.items():
+        if table.empty:
+            # A grid over seeds alone has no factor levels: leave no stale table of an earlier grid behind.
+            (out_dir / name).unlink(missing_ok=True)
+            continue
         paths.append(out_dir / name)
         write_text_atomic(paths[-1], table.to_csv(index=False, float_format="%.6g"))
     paths.append(out_dir / "study.md")

@@ -280,7 +280,9 @@ def study_markdown(suite: str, levels: pd.DataFrame, correlations: pd.DataFrame,
         if rows.empty:
             continue
         found = rows[rows["effect"]]
-        if found.empty:
+        if rows["spearman"].isna().all():
+            lines.append(f"- {figure}: not defined here: every model has the same {figure}, or fewer than 3 models have one.")
+        elif found.empty:
             lines.append(f"- {figure}: no correlation detectable: none of the {len(rows)} method × metric Spearman CIs over "
                          f"{int(rows['pairs'].max())} models excludes zero.")
         else:
