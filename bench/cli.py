@@ -131,6 +131,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             continue
         _, card, weights = prepare_model(m, cfg, data, device)
         val = card.get("splits", {}).get("val", {})
+        if m.checkpoint_epoch:
+            print(f"{m.name}: {weights} (the checkpoint after epoch {m.checkpoint_epoch} of this training)")
+            continue
         print(f"{m.name}: {weights.parent} (epoch {card.get('selected_epoch')}, val accuracy {val.get('accuracy')}, "
               f"val ROC-AUC {val.get('roc_auc')})")
     return 0

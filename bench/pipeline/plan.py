@@ -53,7 +53,9 @@ def model_ref(m: ModelConfig, data: SuiteData) -> ModelRef:
         weights = checkpoint_weights(Path(m.checkpoint))
         return ModelRef(m.name, file_digest(weights)[:16], m, False, str(weights.parent))
     fingerprint = training_fingerprint(m, data)
-    return ModelRef(m.name, fingerprint, m, True, str(cache_dir() / "models" / f"{m.name}-{fingerprint}"))
+    # Named by the entry, not the model: a grid's checkpoints along one training find that training wherever they are
+    # planned from (bench run, bench train), and an entry without a grid keeps the directory it always had.
+    return ModelRef(m.name, fingerprint, m, True, str(cache_dir() / "models" / f"{m.entry or m.name}-{fingerprint}"))
 
 
 def shared_trainings(refs: tuple[ModelRef, ...]) -> tuple[ModelRef, ...]:

@@ -13,7 +13,7 @@ import torch
 from bench.core.config import load_suite
 from bench.data.suite_data import prepare_data
 from bench.models.checkpoint import file_digest
-from bench.pipeline.plan import plan_suite
+from bench.pipeline.plan import model_ref, plan_suite
 from bench.pipeline.stages import run_suite
 from tests.suites import tiny_suite
 
@@ -45,6 +45,9 @@ def test_checkpoints_along_one_training_share_it_and_seeds_train_apart(tmp_path,
     assert list(refs) == ["tiny-resnet[base,seed=0]", "tiny-resnet[base,seed=1]", "tiny-resnet[epoch=1,seed=0]", "tiny-resnet[epoch=1,seed=1]"]
     base, early, other_seed = refs["tiny-resnet[base,seed=0]"], refs["tiny-resnet[epoch=1,seed=0]"], refs["tiny-resnet[base,seed=1]"]
     assert early.fingerprint == base.fingerprint and early.directory == base.directory
+    # Outside a plan too (bench train plans one model at a time), a checkpoint finds the training it belongs to.
+    data = prepare_data(cfg)
+    assert model_ref(early.config, data).directory == model_ref(base.config, data).directory == base.directory
     assert other_seed.fingerprint != base.fingerprint
     assert len(plan.of_kind("train")) == 2
     explains = {(u.model.name, u.method.name, u.shard): u.key for u in plan.of_kind("explain")}
