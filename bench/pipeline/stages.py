@@ -201,7 +201,10 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
     for e in run.evaluations:
         model = next((m for m in described["models"] if m["name"] == e.model.name), None)
         card_path = Path(model["directory"]) / "model_card.json" if model else None
-        card = json.loads(card_path.read_text()) if card_path and card_path.is_file() else {}
+        published = out_dir / "models" / f"{e.model.name}.json"
+        # Without the model cache (publishing on another machine), the card published before is kept, not emptied.
+        card = (json.loads(card_path.read_text()) if card_path and card_path.is_file()
+                else json.loads(published.read_text()) if published.is_file() else {})
         write_json(
             out_dir / "models" / f"{e.model.name}.json",
             {**card, "identity": dataclasses.asdict(e.model), "explained_split": {e.split: e.report},

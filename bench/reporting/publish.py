@@ -39,23 +39,52 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
         lines += [f"## Model `{model}`", ""]
         if clf:
             lines += classifier_markdown(clf, cfg.data.split)
-        head = ["implementation", "library"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in columns]
-        head += ["ms/img (IQR)", "× ideal", "peak MiB", "metrics ms/img", "n", "undefined", "failures"]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for _, r in rows.iterrows():
-            cells = [f"`{implementation_label(r['implementation'], r['params'])}`", f"{r['library']} {r['version']}"]
-            for c, _ in columns:
-                best = r.get(f"{c}_rank") == 1
-                cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
-                if r.get("seeds", 1) > 1:
-                    cell += f" ±{_fmt(r.get(c + '_seed_sd'))}"
-                cells.append(f"**{cell}**" if best else cell)
-            cells += [f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})", _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1),
-                      _fmt(r.get("metrics_ms_per_image"), 2),
-                      str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
+        # Baselines last: they are what the methods above them are read against.
+        rows = pd.concat([rows[rows["library"] != "baseline"], rows[rows["library"] == "baseline"]])
+        labels = [f"`{implementation_label(r['implementation'], r['params'])}`" for _, r in rows.iterrows()]
+        for title, group in metric_tables(cfg):
+            head = ["implementation"] + [f"{c} {'↑' if d == 'higher' else '↓'}" for c, d in group]
+            lines += [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for label, (_, r) in zip(labels, rows.iterrows()):
+                cells = [label]
+                for c, _ in group:
+                    cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
+                    sd = r.get(c + "_seed_sd")
+                    if r.get("seeds", 1) > 1 and sd is not None and not math.isnan(sd):
+                        cell += f" ±{_fmt(sd)}"
+                    cells.append(f"**{cell}**" if r.get(f"{c}_rank") == 1 else cell)
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        head = ["implementation", "library", "ms/img (IQR)", "× ideal", "peak MiB", "metrics ms/img", "n", "undefined", "failures"]
+        lines += ["### Cost and counts", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for label, (_, r) in zip(labels, rows.iterrows()):
+            cells = [label, f"{r['library']} {r['version']}", f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})",
+                     _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1), _fmt(r.get("metrics_ms_per_image"), 2),
+                     str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+# With the implementation column a metric table stays within 9 columns, readable without scrolling sideways.
+MAX_METRIC_COLUMNS = 8
+
+
+def metric_tables(cfg: SuiteConfig) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The suite's metric columns grouped by family (localisation, faithfulness, ...) in suite order, in tables of at
+    most MAX_METRIC_COLUMNS, each with its title."""
+    families: dict[str, list[tuple[str, str]]] = {}
+    for m in cfg.metrics:
+        cls = get_metric(m.name)
+        families.setdefault(cls.category, []).append((m.column(), cls.direction))
+    tables = []
+    for family, group in families.items():
+        # Split evenly (11 columns as 6 + 5, not 8 + 3).
+        size = math.ceil(len(group) / math.ceil(len(group) / MAX_METRIC_COLUMNS))
+        chunks = [group[i:i + size] for i in range(0, len(group), size)]
+        for k, chunk in enumerate(chunks):
+            tables.append((family.capitalize() + (f" ({k + 1} of {len(chunks)})" if len(chunks) > 1 else ""), chunk))
+    return tables
 
 
 def implementation_label(adapter: str, params: str) -> str:

@@ -30,7 +30,7 @@ def _run(*rows: tuple[str, list[float | None], str, int], metric: MetricConfig) 
         ids = [f"s{i}" for i in range(len(values))]
         header = {"suite": "tiny", "suite_version": 1, "dataset_digest": digest, "device": "cpu"}
         model = ModelInfo("m", "fp", "x", "layer4")
-        impl = Implementation(adapter, adapter, "inhouse", "1")
+        impl = Implementation(adapter, adapter, "baseline" if adapter.startswith("baseline.") else "inhouse", "1")
         failures = [Failure("explain", [f"f{i}" for i in range(failed)], "e")] if failed else []
         explains.append(ExplainRecord(**header, key=f"e-{adapter}", model=model, implementation=impl, params={}, shard=0,
                                       sample_ids=ids + [f"f{i}" for i in range(failed)], failures=failures))
@@ -87,3 +87,24 @@ def test_metric_rank_agreement_honours_directions(tmp_path, monkeypatch) -> None
     board = pd.DataFrame({"model": ["m"] * 3, "iou_topk": [0.1, 0.5, 0.9], "complexity": [3.0, 2.0, 1.0]})
     table = metric_rank_agreement(board, cfg)
     assert table["kendall_tau"].tolist() == [pytest.approx(1.0)]  # lower complexity is better: same order
+
+
+def test_markdown_splits_metrics_by_family_into_narrow_tables_with_baselines_last(tmp_path, monkeypatch) -> None:
+    from bench.reporting.publish import markdown
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    cfg = tiny_suite(tmp_path)
+    metrics = [MetricConfig("iou_threshold", {"threshold": t / 10}, label=f"iou@{t / 10}") for t in range(1, 10)]
+    metrics += [MetricConfig("iou_topk"), MetricConfig("pointing_game"), MetricConfig("complexity")]
+    cfg = dataclasses.replace(cfg, metrics=metrics)
+    runs = [_run(("baseline.random", [0.1, 0.2], "d", 0), ("a", [0.3, 0.4], "d", 0), ("z", [0.5, 0.6], "d", 0), metric=m) for m in metrics]
+    run = StoredRun(runs[0].explains, [s for r in runs for s in r.scores], [], [], [])
+    text = markdown(build_leaderboard(run, cfg), cfg, {"samples": 2, "dataset_digest": "d" * 16, "device": "cpu"})
+    titles = [line for line in text.splitlines() if line.startswith("### ")]
+    assert titles == ["### Localisation (1 of 2)", "### Localisation (2 of 2)", "### Complexity", "### Cost and counts"]
+    tables = [block.splitlines() for block in text.split("### ")[1:]]
+    for table in tables:
+        rows = [line for line in table if line.startswith("| ")]
+        assert all(line.count(" | ") + 1 <= 10 for line in rows)
+        assert [r.split(" | ")[0] for r in rows[1:]] == ["| `a`", "| `z`", "| `baseline.random`"]
+    assert tables[0][2].count("↑") == 6 and tables[1][2].count("↑") == 5  # 11 localisation columns split evenly
