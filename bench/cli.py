@@ -167,6 +167,18 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from bench.reporting.compare import compare_cells, compare_markdown, rank_changes, read_board
+
+    a, b = read_board(args.a), read_board(args.b)
+    print(compare_markdown(a, b, limit=args.limit))
+    if args.csv:
+        cells = compare_cells(a, b).merge(rank_changes(a, b), on=["model", "implementation", "column"], how="left")
+        cells.to_csv(args.csv, index=False, float_format="%.6g")
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from bench.data.synthetic import SyntheticSpec, default_counts, generate
 
@@ -220,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="rebuild a suite's published tables from its stored records")
     p.add_argument("suite")
     p.set_defaults(func=_cmd_leaderboard)
+    p = sub.add_parser("compare", help="two leaderboards side by side: cells of B outside A's CIs, rank changes")
+    p.add_argument("a", help="the reference: a leaderboard.csv or a results folder (e.g. a published one)")
+    p.add_argument("b", help="the leaderboard to check against it (e.g. your own run)")
+    p.add_argument("--csv", help="also write every compared cell, with its status and ranks, to this CSV")
+    p.add_argument("--limit", type=int, default=40, help="rows per table in the printed comparison")
+    p.set_defaults(func=_cmd_compare)
     p = sub.add_parser("synth", help="write the synthetic fundus set to a folder")
     p.add_argument("root")
     p.add_argument("--size", type=int, default=224)
