@@ -35,6 +35,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  {summary.stale} stored unit(s) are not in this plan and were left out (--prune deletes them)")
     for path in summary.outputs:
         print(f"  wrote {path}")
+    from bench.reporting.html_report import write_report
+
+    print(f"  wrote {write_report(cfg)}")
     return 0
 
 
@@ -167,6 +170,18 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bench.core.config import load_suite
+    from bench.reporting.html_report import write_report
+
+    cfg = load_suite(args.suite)
+    if not (cfg.results_dir() / "leaderboard.csv").is_file():
+        raise BenchError(f"{cfg.results_dir()}: no leaderboard.csv; run the suite (or `bench leaderboard`) first")
+    path = write_report(cfg)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from bench.reporting.compare import compare_cells, compare_markdown, rank_changes, read_board
 
@@ -232,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="rebuild a suite's published tables from its stored records")
     p.add_argument("suite")
     p.set_defaults(func=_cmd_leaderboard)
+    p = sub.add_parser("report", help="write results/SUITE/report/index.html, one self-contained page, from the published tables")
+    p.add_argument("suite")
+    p.set_defaults(func=_cmd_report)
     p = sub.add_parser("compare", help="two leaderboards side by side: cells of B outside A's CIs, rank changes")
     p.add_argument("a", help="the reference: a leaderboard.csv or a results folder (e.g. a published one)")
     p.add_argument("b", help="the leaderboard to check against it (e.g. your own run)")
