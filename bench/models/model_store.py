@@ -18,7 +18,7 @@ from bench.data.suite_data import SuiteData
 from bench.models.builders import ModelSpec, build_model
 from bench.models.checkpoint import file_digest, load_checkpoint
 from bench.models.preprocessing import Preprocessing, attach, resolve
-from bench.models.training import CARD, TRAINER_VERSION, epoch_checkpoint, load_trained, train
+from bench.models.training import CARD, TRAINER_VERSION, checkpoint_file, load_trained, train
 from bench.utils.file_lock import file_lock
 
 
@@ -73,7 +73,8 @@ def checkpoint_weights(path: Path, epoch: int = 0) -> Path:
     if path.is_dir():
         if not (path / CARD).is_file():
             raise InputError(path, "checkpoint", f"no {CARD}: point at a model directory made by `bench train` or a .safetensors file")
-        return path / (epoch_checkpoint(epoch) if epoch else json.loads((path / CARD).read_text())["checkpoint"])
+        # The card is read only when it decides: an epoch's checkpoint is named by the epoch alone.
+        return path / checkpoint_file({} if epoch else json.loads((path / CARD).read_text()), epoch)
     return path
 
 
@@ -102,7 +103,7 @@ def load_model(m: ModelConfig, directory: Path, trained_here: bool, data: SuiteD
     path = Path(directory) if trained_here else Path(m.checkpoint)
     if path.is_dir():
         model, card = load_trained(path, m.checkpoint_epoch)
-        return model, card, checkpoint_weights(path, m.checkpoint_epoch)
+        return model, card, path / checkpoint_file(card, m.checkpoint_epoch)
     spec, preprocessing = model_spec(m, data), preprocessing_for(m, data)
     model = attach(load_checkpoint(build_model(spec), path), preprocessing)
     return model.eval(), {"model": asdict(spec), "preprocessing": preprocessing.to_dict(), "checkpoint": path.name}, path

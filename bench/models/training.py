@@ -135,6 +135,11 @@ def epoch_checkpoint(epoch: int) -> str:
     return f"epoch-{epoch:03d}.safetensors"
 
 
+def checkpoint_file(card: dict, epoch: int = 0) -> str:
+    """The checkpoint a model card's training selected, or the one saved after `epoch`."""
+    return epoch_checkpoint(epoch) if epoch else card["checkpoint"]
+
+
 def card_preprocessing(card: dict) -> Preprocessing:
     """The preprocessing a model card recorded; cards from before it was recorded are ImageNet-normalised 8-bit RGB images."""
     if "preprocessing" in card:
@@ -148,5 +153,5 @@ def load_trained(model_dir: Path, epoch: int = 0) -> tuple[nn.Module, dict]:
     model_dir = Path(model_dir)
     card = json.loads((model_dir / CARD).read_text())
     model = build_model(ModelSpec.from_card(card["model"]))
-    load_checkpoint(model, model_dir / (epoch_checkpoint(epoch) if epoch else card["checkpoint"]))
+    load_checkpoint(model, model_dir / checkpoint_file(card, epoch))
     return attach(model, card_preprocessing(card)).eval(), card

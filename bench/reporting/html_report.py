@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.config import SuiteConfig
+from bench.metrics import get_metric
 from bench.reporting import figures
 from bench.reporting.publish import implementation_label, metric_tables
 from bench.utils.atomic_files import write_text_atomic
@@ -83,8 +84,6 @@ def leaderboard_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
 def cost_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
     """Runtime against the suite's first metric, with the Pareto front, per model (nothing when no timing was run)."""
     first = cfg.metrics[0]
-    from bench.metrics import get_metric
-
     out = []
     for model, rows in board.groupby("model", sort=False):
         png = figures.cost_quality_figure(rows, first.column(), get_metric(first.name).direction == "higher")
