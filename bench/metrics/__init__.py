@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.core.registry import Registry
-from bench.metrics.base import Metric, MetricContext
+from bench.metrics.base import CurveMetric, Metric, MetricContext
 from bench.metrics.complexity import Complexity, Sparseness
 from bench.metrics.faithfulness import (
     AverageDrop,
@@ -46,4 +46,4 @@ def get_metric(name: str) -> type[Metric]:
     return METRICS.get(name)
 
 
-__all__ = ["METRICS", "Metric", "MetricContext", "get_metric"]
+__all__ = ["METRICS", "CurveMetric", "Metric", "MetricContext", "get_metric"]

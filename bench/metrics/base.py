@@ -69,3 +69,22 @@ class Metric(abc.ABC):
     @abc.abstractmethod
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         """Scores (N,) for the batch in ctx."""
+
+
+class CurveMetric(Metric):
+    """A metric that summarises a per-sample curve (the model's score at each step of a perturbation); the curve is stored too."""
+
+    @abc.abstractmethod
+    def curve(self, ctx: MetricContext) -> torch.Tensor:
+        """(N, len(curve_x())) model scores along the perturbation."""
+
+    @abc.abstractmethod
+    def curve_x(self) -> list[float]:
+        """Where the curve's points lie: the fraction of pixels perturbed at each."""
+
+    @abc.abstractmethod
+    def summarise(self, points: torch.Tensor, ctx: MetricContext) -> torch.Tensor:
+        """Scores (N,) from the curves (N, L) of the batch in ctx."""
+
+    def __call__(self, ctx: MetricContext) -> torch.Tensor:
+        return self.summarise(self.curve(ctx), ctx)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.metrics.base import Metric, MetricContext
+from bench.metrics.base import CurveMetric, Metric, MetricContext
 from bench.metrics.maps import flat, is_finite, nan_where, normalised, rank_order, rankable, row_pearson
 from bench.metrics.reference_inputs import reference_input
 from bench.utils.chunking import chunk_size, run_chunked
@@ -165,7 +165,7 @@ class IncreaseRate(DropRate):
         return nan_where((after > before).double(), ~rankable(ctx.maps))
 
 
-class _Curve(Metric):
+class _Curve(CurveMetric):
     category = "faithfulness"
     insert = False
 
@@ -190,8 +190,13 @@ class _Curve(Metric):
 
         return target_scores(ctx, build, n * m, self.output).view(n, m)
 
-    def __call__(self, ctx: MetricContext) -> torch.Tensor:
-        values = self.curve(ctx).double()
+    def curve_x(self) -> list[float]:
+        """0, 1/steps, ..., 1."""
+        return [i / self.steps for i in range(self.steps + 1)]
+
+    def summarise(self, points: torch.Tensor, ctx: MetricContext) -> torch.Tensor:
+        """Trapezoidal area under the curve over the unit interval."""
+        values = points.double()
         auc = ((values[:, 1:] + values[:, :-1]) / 2).sum(1) / self.steps
         return nan_where(auc, ~rankable(ctx.maps))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.metrics.base import Metric, MetricContext
+from bench.metrics.base import CurveMetric, MetricContext
 from bench.metrics.faithfulness import check_output, pixel_ranks, target_scores
 from bench.metrics.imputation import noisy_linear_impute
 from bench.metrics.maps import nan_where, rankable
@@ -20,7 +20,7 @@ from bench.utils.rng import draw_seeds
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-class _Road(Metric):
+class _Road(CurveMetric):
     category = "faithfulness"
     most_relevant_first: bool
 
@@ -54,8 +54,13 @@ class _Road(Metric):
         # The solver keeps a handful of image-sized buffers per item on top of the forward pass's activations.
         return target_scores(ctx, build, n * levels, self.output, chunk=max(1, chunk_size(ctx.x, 0.0) // 2)).view(n, levels)
 
-    def __call__(self, ctx: MetricContext) -> torch.Tensor:
-        return nan_where(self.curve(ctx).double().mean(1), ~rankable(ctx.maps))
+    def curve_x(self) -> list[float]:
+        """The removal fractions."""
+        return list(self.fractions)
+
+    def summarise(self, points: torch.Tensor, ctx: MetricContext) -> torch.Tensor:
+        """Mean score over the removal levels."""
+        return nan_where(points.double().mean(1), ~rankable(ctx.maps))
 
 
 class RoadMoRF(_Road):

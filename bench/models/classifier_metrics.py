@@ -30,6 +30,21 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return float(u / (len(pos) * len(neg)))
 
 
+def roc_curve(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(FPR, TPR) at every distinct threshold of scores for the positive class (label 1), from (0, 0) to (1, 1); empty with one class only."""
+    scores, positive = scores.double(), labels == 1
+    pos, neg = int(positive.sum()), int((~positive).sum())
+    if pos == 0 or neg == 0:
+        return torch.empty(0, dtype=torch.float64), torch.empty(0, dtype=torch.float64)
+    order = torch.argsort(scores, descending=True, stable=True)
+    ordered, hits = scores[order], positive[order].double()
+    # A threshold between two distinct scores: tied scores enter together, so the curve has a diagonal step there.
+    last_of_tie = torch.cat([ordered[1:] != ordered[:-1], torch.tensor([True])])
+    tp, fp = hits.cumsum(0)[last_of_tie], (1 - hits).cumsum(0)[last_of_tie]
+    zero = torch.zeros(1, dtype=torch.float64)
+    return torch.cat([zero, fp / neg]), torch.cat([zero, tp / pos])
+
+
 def _ratio(num: float, den: float) -> float:
     return num / den if den else float("nan")
 

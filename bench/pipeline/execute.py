@@ -14,7 +14,7 @@ from bench.core import registry
 from bench.core.config import MethodConfig
 from bench.core.explainer import Explainer, canonicalize
 from bench.data.images import SplitData
-from bench.metrics import MetricContext, get_metric
+from bench.metrics import CurveMetric, Metric, MetricContext, get_metric
 from bench.metrics.agreement import MEASURES, all_pairs
 from bench.models.classifier_metrics import classifier_report
 from bench.models.preprocessing import preprocessing_of
@@ -123,7 +123,8 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
     report = classifier_report(probs, ws.split.labels, ws.data.classes)
     ws.store.write(
         EvaluateRecord(
-            **_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids), targets=targets.tolist(), report=report
+            **_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids), targets=targets.tolist(), report=report,
+            labels=ws.split.labels.tolist(), probabilities=[[float(f"{p:.6g}") for p in row] for row in probs.tolist()],
         )
     )
 
@@ -213,6 +214,7 @@ def _score(
     metric_seeds = sample_seeds(stable_seed(cfg.suite.seed, "metrics", unit.method.name), list(unit.sample_ids), ws.device)
     tie_seed = stable_seed(cfg.suite.seed, "ties")
     values = {s.key: torch.full((len(samples),), float("nan")) for s, _ in metrics}
+    points = {s.key: torch.full((len(samples), len(metric.curve_x())), float("nan")) for s, metric in metrics if isinstance(metric, CurveMetric)}
     seconds = {s.key: 0.0 for s, _ in metrics}
     failures: dict[str, list[Failure]] = {s.key: [] for s, _ in metrics}
     ok = torch.tensor([s not in failed for s in unit.sample_ids])
@@ -240,7 +242,12 @@ def _score(
         for s, metric in metrics:
             began = time.perf_counter()
             try:
-                values[s.key][batch] = metric(ctx).detach().float().cpu()
+                if s.key in points:
+                    curve = metric.curve(ctx)
+                    values[s.key][batch] = metric.summarise(curve, ctx).detach().float().cpu()
+                    points[s.key][batch] = curve.detach().float().cpu()
+                else:
+                    values[s.key][batch] = metric(ctx).detach().float().cpu()
             except Exception as err:
                 failures[s.key].append(Failure("metric", ids, error_text(err), metric=s.metric.column()))
                 continue
@@ -278,8 +285,17 @@ def _score(
                 sweep_param=m.sweep_param,
                 sweep_value=m.sweep_value,
                 failures=failures[s.key],
+                **_curve_fields(metric, points.get(s.key), statuses),
             )
         )
+
+
+def _curve_fields(metric: Metric, points: torch.Tensor | None, statuses: list[str]) -> dict:
+    """A curve metric's stored curves (6 significant digits, None where the value is not ok); nothing for other metrics."""
+    if points is None:
+        return {}
+    rows = [[float(f"{v:.6g}") for v in row] if status == "ok" else None for row, status in zip(points.tolist(), statuses, strict=True)]
+    return {"curve_x": [float(x) for x in metric.curve_x()], "curve_points": rows}
 
 
 def run_agreement(unit: Unit, ws: Workspace) -> None:

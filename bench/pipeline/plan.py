@@ -109,7 +109,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
             units.append(Unit(unit_key({"kind": "train", "fingerprint": model.fingerprint}), "train", model))
         units.append(
             Unit(
-                unit_key({**common, **identity, "kind": "evaluate", "split": cfg.data.split, "samples": samples_sha}),
+                unit_key({**common, **identity, "kind": "evaluate", "split": cfg.data.split, "samples": samples_sha, "stores": "probabilities"}),
                 "evaluate",
                 model,
                 sample_ids=tuple(sample_ids),

@@ -71,6 +71,9 @@ class EvaluateRecord(Record):
     sample_ids: list[str]
     targets: list[int]
     report: dict[str, Any]
+    # Per sample: the true class and the class probabilities (what ROC curves and per-class figures are drawn from).
+    labels: list[int] = field(default_factory=list)
+    probabilities: list[list[float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +124,9 @@ class ScoreRecord(Record):
     sweep_param: str = ""
     sweep_value: Any = None
     failures: list[Failure] = field(default_factory=list)
+    # A curve metric's per-sample curve (None where the value is not ok) and the fraction perturbed at each point.
+    curve_x: list[float] = field(default_factory=list)
+    curve_points: list[list[float] | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ from bench.reporting.tables import (
     cost_table,
     long_records,
     metric_rank_agreement,
+    perturbation_curves,
+    prediction_table,
     score_table,
 )
 from bench.utils.jsonio import write_json
@@ -231,6 +233,8 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
         scores=scores,
         costs=costs,
         seeds=score_table(run, cfg, per_seed=True) if any(s.model.factors for _, s in run.scores) else None,
+        perturbation=perturbation_curves(run, cfg),
+        predictions=prediction_table(run.evaluations),
     )
     outputs += publish_study(cfg, records, described, run)
     failures = sum(len(f.sample_ids) for r in run.all() for f in getattr(r, "failures", []))

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from bench.core.config import MethodConfig, MetricConfig, ModelConfig
+from bench.metrics import CurveMetric, get_metric
 
 # Execution order of the kinds: a kind never reads what a later one produces.
 KINDS = ("train", "evaluate", "explain", "score", "agreement", "calibrate", "timing")
@@ -90,4 +91,8 @@ def method_identity(method: MethodConfig) -> dict:
 
 def metric_identity(metric: MetricConfig) -> dict:
     """The part of a key that names a metric: its name and parameters, not its column label."""
-    return {"name": metric.name, "params": metric.params}
+    identity = {"name": metric.name, "params": metric.params}
+    # Records of curve metrics made before their curves were stored do not count as done: the report draws the curves.
+    if issubclass(get_metric(metric.name), CurveMetric):
+        identity["stores"] = "curves"
+    return identity

@@ -43,13 +43,27 @@ def point_estimate(strata: list[list[np.ndarray]]) -> float:
     return float(np.mean([np.mean([g.mean() for g in s]) for s in kept])) if kept else float("nan")
 
 
-def hierarchical_means(strata: list[list[np.ndarray]], *, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap distribution of point_estimate: within each stratum the seeds are resampled, then each drawn seed's samples."""
+def curve_band(strata: list[list[np.ndarray]], *, resamples: int, confidence: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pointwise mean (mean over seeds of each seed's mean curve) and hierarchical bootstrap interval of (n, L) curves."""
     kept = _nonempty(strata)
-    total = np.zeros(resamples)
+    mean = np.mean([np.mean([g.mean(axis=0) for g in s], axis=0) for s in kept], axis=0)
+    draws = hierarchical_means(kept, resamples=resamples, rng=np.random.default_rng(seed))
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
+    return mean, low, high
+
+
+def hierarchical_means(strata: list[list[np.ndarray]], *, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap distribution of point_estimate: within each stratum the seeds are resampled, then each drawn seed's samples.
+
+    A seed's values may be (n,) or (n, L) (a curve per sample): the distribution is then (resamples, L), pointwise.
+    """
+    kept = _nonempty(strata)
+    tail = kept[0][0].shape[1:] if kept else ()
+    total = np.zeros((resamples, *tail))
     for stratum in kept:
         picks = rng.integers(0, len(stratum), size=(resamples, len(stratum)))
-        drawn = np.empty(picks.shape)
+        drawn = np.empty(picks.shape + tail)
         # One loop step per seed (a handful), each drawing every resample that picked it at once.
         for g, values in enumerate(stratum):
             where = picks == g

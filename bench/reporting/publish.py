@@ -156,7 +156,7 @@ def curve_table(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
     for m in (m for m in cfg.metrics if m.sweep_param):
         c = m.column()
         for _, r in board.iterrows():
-            rows.append({"model": r["model"], "implementation": r["implementation"], "curve": m.curve, "metric": m.name,
+            rows.append({"model": r["model"], "implementation": r["implementation"], "kind": "sweep", "curve": m.curve, "metric": m.name,
                          "parameter": m.sweep_param, "value": m.sweep_value, "mean": r[c], "ci_low": r[f"{c}_ci_low"], "ci_high": r[f"{c}_ci_high"]})
     return pd.DataFrame(rows)
 
@@ -165,7 +165,7 @@ def curves_markdown(curves: pd.DataFrame) -> str:
     """One table per metric sweep and model: implementations down, the swept parameter's values across."""
     lines = ["## Curves", "", ("Metrics swept over one parameter (a `sweep` in the suite), e.g. the cascading randomisation "
                               "from the head down (blocks = 1, 2, …; 0 = every block). Cells: mean over samples."), ""]
-    for (curve, model), group in curves.groupby(["curve", "model"], sort=False):
+    for (curve, model), group in curves[curves["kind"] == "sweep"].groupby(["curve", "model"], sort=False):
         direction = get_metric(group["metric"].iloc[0]).direction
         values = list(dict.fromkeys(group["value"]))
         param = group["parameter"].iloc[0]
@@ -180,14 +180,19 @@ def curves_markdown(curves: pd.DataFrame) -> str:
 
 def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
                   agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None, *,
-                  scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None, seeds: pd.DataFrame | None = None) -> list[Path]:
+                  scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None, seeds: pd.DataFrame | None = None,
+                  perturbation: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None) -> list[Path]:
     """Write scores.csv and costs.csv (tidy), their views leaderboard.csv and leaderboard.md, records.csv and the other tables
-    (seeds.csv: the per-seed breakdown of a suite with grids)."""
+    (seeds.csv: the per-seed breakdown of a suite with grids; curves.csv: metric sweeps and the perturbation curves;
+    predictions.csv: the classifiers' probabilities per sample)."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
     text = markdown(board, cfg, context)
-    tables = {"scores.csv": scores, "seeds.csv": seeds, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement}
-    curves = curve_table(board, cfg) if not board.empty else pd.DataFrame()
+    tables = {"scores.csv": scores, "seeds.csv": seeds, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement,
+              "predictions.csv": predictions}
+    sweeps = curve_table(board, cfg) if not board.empty else pd.DataFrame()
+    parts = [t for t in (sweeps, perturbation) if t is not None and not t.empty]
+    curves = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     tables["curves.csv"] = curves
     for name, table in tables.items():
         if table is not None and not table.empty:
@@ -195,7 +200,7 @@ def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg
             write_text_atomic(paths[-1], table.to_csv(index=False, float_format="%.6g"))
     if metric_agreement is not None and not metric_agreement.empty:
         text += "\n" + metric_agreement_markdown(metric_agreement)
-    if not curves.empty:
+    if not sweeps.empty:
         text += "\n" + curves_markdown(curves)
     if agreement is not None and not agreement.empty:
         text += "\n" + agreement_markdown(agreement, cfg)

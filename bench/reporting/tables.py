@@ -14,7 +14,7 @@ from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.metrics import get_metric
 from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ModelInfo, Record, ScoreRecord, TimingRecord
-from bench.reporting.bootstrap import bootstrap_ci, seed_estimate
+from bench.reporting.bootstrap import bootstrap_ci, curve_band, seed_estimate
 from bench.reporting.correlation import kendall
 from bench.utils.rng import stable_seed
 
@@ -174,6 +174,28 @@ def score_table(run: StoredRun, cfg: SuiteConfig, *, per_seed: bool = False) -> 
     return table
 
 
+def perturbation_curves(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
+    """Long table of every stored curve metric (deletion, insertion, ROAD): per (setting, implementation, metric) and
+    fraction perturbed, the mean curve over seeds with a pointwise hierarchical bootstrap CI."""
+    cells: dict[tuple, dict] = {}
+    for metric, s in run.scores:
+        if not s.curve_x:
+            continue
+        cell = cells.setdefault((row_key(s), metric.column()), {"metric": metric, "x": s.curve_x, "by_model": defaultdict(list)})
+        cell["by_model"][s.model.name] += [p for p, st in zip(s.curve_points, s.statuses) if st == "ok" and p is not None]
+    rows = []
+    for (key, column), cell in cells.items():
+        groups = [np.asarray(cell["by_model"][name], dtype=np.float64) for name in sorted(cell["by_model"]) if cell["by_model"][name]]
+        if not groups:
+            continue
+        mean, low, high = curve_band([groups], resamples=cfg.leaderboard.bootstrap, confidence=cfg.leaderboard.confidence,
+                                     seed=stable_seed(cfg.suite.seed, "curve", *key, column) % 2**32)
+        base = {"model": key[0], "implementation": key[1], "kind": "perturbation", "curve": column, "metric": cell["metric"].name,
+                "parameter": "fraction", "seeds": len(groups), "n": sum(len(g) for g in groups)}
+        rows += [{**base, "value": x, "mean": m, "ci_low": lo, "ci_high": hi} for x, m, lo, hi in zip(cell["x"], mean, low, high)]
+    return pd.DataFrame(rows)
+
+
 def cost_table(run: StoredRun) -> pd.DataFrame:
     """The tidy cost table: one row per (model, implementation, cost): runtime, memory, efficiency, explain and metric time."""
     rows = []
@@ -300,6 +322,19 @@ def build_agreement(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
         row["samples"] = len(values[key]["pearson"])
         row["failed_implementations"] = ", ".join(sorted(failures[key[:2]]))
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def prediction_table(evaluations: list[EvaluateRecord]) -> pd.DataFrame:
+    """One row per (model, sample) of the explained split: setting, true class, explained class and every class probability."""
+    rows = []
+    for e in evaluations:
+        if not e.probabilities:
+            continue
+        classes = e.report.get("classes") or [str(c) for c in range(len(e.probabilities[0]))]
+        base = {"model": e.model.name, "setting": setting_of(e.model)}
+        rows += [{**base, "sample_id": sid, "label": label, "target": target, **{f"p.{c}": p for c, p in zip(classes, probs, strict=True)}}
+                 for sid, label, target, probs in zip(e.sample_ids, e.labels, e.targets, e.probabilities, strict=True)]
     return pd.DataFrame(rows)
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from bench.models.classifier_metrics import classifier_report, roc_auc
+from bench.models.classifier_metrics import classifier_report, roc_auc, roc_curve
 
 
 def auc_by_pairs(scores: list[float], labels: list[int]) -> float:
@@ -229,3 +229,20 @@ def test_one_class_only_every_auc_is_nan() -> None:
 def test_bad_input_is_refused(probs: torch.Tensor, labels: torch.Tensor, classes: list[str] | None) -> None:
     with pytest.raises(ValueError):
         classifier_report(probs, labels, classes)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_roc_curve_is_scikit_learns_with_every_threshold_kept(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size=40)
+    scores = np.round(rng.random(40), 1)  # rounded, so that ties between classes occur
+    fpr, tpr = roc_curve(torch.tensor(scores), torch.tensor(labels))
+    ref_fpr, ref_tpr, _ = skm.roc_curve(labels, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr.numpy(), ref_fpr)
+    np.testing.assert_allclose(tpr.numpy(), ref_tpr)
+    assert np.trapezoid(tpr.numpy(), fpr.numpy()) == pytest.approx(roc_auc(torch.tensor(scores), torch.tensor(labels)))
+
+
+def test_roc_curve_of_one_class_is_empty() -> None:
+    fpr, tpr = roc_curve(torch.tensor([0.2, 0.7]), torch.tensor([1, 1]))
+    assert fpr.numel() == 0 and tpr.numel() == 0

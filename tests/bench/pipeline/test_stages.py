@@ -319,11 +319,17 @@ params = { samples = 2 }
     cfg = tiny_suite(tmp_path, methods=methods, extra=extra)
     run_suite(cfg)
     board = pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
-    curves = pd.read_csv(cfg.results_dir() / "curves.csv")
+    published = pd.read_csv(cfg.results_dir() / "curves.csv")
+    assert set(published["kind"]) == {"sweep", "perturbation"}
+    road = published[(published["kind"] == "perturbation") & (published["implementation"] == "inhouse.saliency")]
+    assert road["value"].tolist() == pytest.approx([0.2, 0.6]) and set(road["parameter"]) == {"fraction"}
+    # ROAD's summary is the mean of its curve's points.
+    assert road["mean"].mean() == pytest.approx(board.loc["inhouse.saliency", "road_morf(fractions=[0.2, 0.6])"], abs=1e-5)
+    curves = published[published["kind"] == "sweep"]
     assert list(curves["value"].unique()) == [1, 3, 0]
     assert set(curves["parameter"]) == {"blocks"} and set(curves["curve"]) == {"randomisation_ssim"}
     for r in curves.itertuples():
-        assert r.mean == pytest.approx(board.loc[r.implementation, f"randomisation_ssim@blocks={r.value}"])
+        assert r.mean == pytest.approx(board.loc[r.implementation, f"randomisation_ssim@blocks={r.value:g}"])
     # A map that ignores the model is identical after any randomisation (a seeded random map too: the re-explanation
     # reuses the seeds of the explanation); a gradient map is not.
     for baseline in ("baseline.centre", "baseline.random"):

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.reporting.bootstrap import bootstrap_ci, hierarchical_means, point_estimate, seed_estimate
+from bench.reporting.bootstrap import bootstrap_ci, curve_band, hierarchical_means, point_estimate, seed_estimate
 
 
 def _exact(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,3 +69,16 @@ def test_seed_estimate_reports_the_between_seed_sd_and_skips_empty_seeds() -> No
     est = seed_estimate([[np.array([1.0, 3.0]), np.array([5.0]), np.array([])]], resamples=200, confidence=0.95, seed=0)
     assert est.mean == pytest.approx(3.5) and est.seed_sd == pytest.approx(np.std([2.0, 5.0], ddof=1))
     assert est.seeds == 2 and est.n == 3 and est.ci_low <= est.mean <= est.ci_high
+
+
+def test_a_curve_band_is_the_scalar_bootstrap_at_every_point() -> None:
+    rng = np.random.default_rng(1)
+    curves = [[rng.random((6, 4)), rng.random((5, 4))], [rng.random((7, 4))]]
+    mean, low, high = curve_band(curves, resamples=4000, confidence=0.9, seed=3)
+    for k in range(4):
+        column = [[g[:, k] for g in stratum] for stratum in curves]
+        assert mean[k] == pytest.approx(point_estimate(column))
+        draws = hierarchical_means(column, resamples=4000, rng=np.random.default_rng(3))
+        # The same random draws pick the same seeds and samples for every point, so each point's band is the scalar one.
+        assert (low[k], high[k]) == pytest.approx(tuple(np.quantile(draws, [0.05, 0.95])))
+    assert np.all(low <= mean) and np.all(mean <= high)
