@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.core.errors import BenchError
+from bench.core.errors import BenchError, InputError
 
 
 def _execution(args: argparse.Namespace):  # noqa: ANN202 - an Execution
@@ -177,7 +177,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     cfg = load_suite(args.suite)
     if not (cfg.results_dir() / "leaderboard.csv").is_file():
         raise BenchError(f"{cfg.results_dir()}: no leaderboard.csv; run the suite (or `bench leaderboard`) first")
-    path = write_report(cfg)
+    names = [m.name for m in cfg.models]
+    if args.model is not None and args.model not in names:
+        raise InputError(args.suite, "--model", f"no model {args.model!r} in this suite (it has {', '.join(names)})")
+    compare = Path(args.compare) if args.compare else None
+    if compare is not None:
+        from bench.reporting.compare import read_board
+
+        read_board(compare)  # a bad comparison file is named before the gallery is drawn
+    path = write_report(cfg, model=args.model, compare=compare)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
@@ -249,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_leaderboard)
     p = sub.add_parser("report", help="write results/SUITE/report/index.html, one self-contained page, from the published tables")
     p.add_argument("suite")
+    p.add_argument("--model", help="the model whose maps the gallery shows (default: the first with stored maps)")
+    p.add_argument("--compare", help="add a section comparing this leaderboard with another (a leaderboard.csv or results folder)")
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("compare", help="two leaderboards side by side: cells of B outside A's CIs, rank changes")
     p.add_argument("a", help="the reference: a leaderboard.csv or a results folder (e.g. a published one)")

@@ -11,7 +11,8 @@ import pandas as pd
 COLORMAP = "viridis"
 
 
-def _pyplot():  # noqa: ANN202
+def pyplot():  # noqa: ANN201
+    """matplotlib.pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,8 +24,13 @@ def _pyplot():  # noqa: ANN202
 def _png(fig) -> bytes:  # noqa: ANN001
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
+
+
+def _style(k: int) -> dict:
+    """Colour and line style of the k-th line: tab10's ten categorical colours, then again dashed, dotted, ..."""
+    return {"color": pyplot().get_cmap("tab10")(k % 10), "linestyle": ("-", "--", ":", "-.")[(k // 10) % 4]}
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_is_better: bool) -> np.ndarray:
@@ -42,13 +48,13 @@ def cost_quality_figure(board: pd.DataFrame, column: str, higher_is_better: bool
     data = board[["implementation", "runtime_ms_median", column]].dropna()
     if data.empty:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     cost, quality = data["runtime_ms_median"].to_numpy(float), data[column].to_numpy(float)
     front = pareto_front(cost, quality, higher_is_better)
     ax.scatter(cost[~front], quality[~front], color="0.6", s=24, label="dominated")
     order = np.argsort(cost[front])
-    ax.plot(cost[front][order], quality[front][order], "o-", color=_pyplot().get_cmap(COLORMAP)(0.35), label="Pareto front")
+    ax.plot(cost[front][order], quality[front][order], "o-", color=pyplot().get_cmap(COLORMAP)(0.35), label="Pareto front")
     for name, x, y, on in zip(data["implementation"], cost, quality, front):
         if on:
             ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -61,7 +67,7 @@ def cost_quality_figure(board: pd.DataFrame, column: str, higher_is_better: bool
 
 def factor_figure(levels: pd.DataFrame, factor: str, metric: str) -> bytes:
     """One metric against one factor's levels: the mean over seeds with its CI, one line per method."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = levels[(levels["factor"] == factor) & (levels["metric"] == metric)]
     order = list(dict.fromkeys(rows["level"]))
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
@@ -84,7 +90,7 @@ def factor_figure(levels: pd.DataFrame, factor: str, metric: str) -> bytes:
 
 def confusion_figure(matrix: list[list[int]], classes: list[str]) -> bytes:
     """A confusion matrix as a heatmap with counts (rows: true class)."""
-    plt = _pyplot()
+    plt = pyplot()
     values = np.asarray(matrix, dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 + 0.5 * len(classes), 1.0 + 0.5 * len(classes)))
     ax.imshow(values, cmap=COLORMAP)
@@ -96,4 +102,58 @@ def confusion_figure(matrix: list[list[int]], classes: list[str]) -> bytes:
     ax.set_yticks(range(len(classes)), classes, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    return _png(fig)
+
+
+def curve_figure(curves: pd.DataFrame, title: str, direction: str, baselines: set[str]) -> bytes:
+    """One curve metric of one model: the mean curve per implementation with its CI band (baselines grey and dashed)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    for k, (name, rows) in enumerate(curves.groupby("implementation", sort=False)):
+        x, mean = rows["value"].to_numpy(float), rows["mean"].to_numpy(float)
+        style = {"color": "0.55", "linestyle": "--"} if name in baselines else _style(k)
+        ax.plot(x, mean, lw=1.2, label=name, marker="o" if len(x) <= 12 else None, ms=3, **style)
+        ax.fill_between(x, rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float), color=style["color"], alpha=0.15, lw=0)
+    parameter = curves["parameter"].iloc[0]
+    ax.set_xlabel("fraction of pixels perturbed" if parameter == "fraction" else parameter)
+    ax.set_ylabel(f"{curves['metric'].iloc[0]} ({direction} is better)" if parameter != "fraction" else "score of the explained class")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    return _png(fig)
+
+
+def matrix_figure(matrix: pd.DataFrame, title: str, *, low: float = -1.0, high: float = 1.0) -> bytes:
+    """A square table of pairwise values (rows and columns labelled) with the value in each cell, "n/a" where undefined."""
+    plt = pyplot()
+    values = matrix.to_numpy(float)
+    side = 1.6 + 0.42 * len(matrix)
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    # Signed agreement needs a diverging map centred on 0; viridis would hide the sign.
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=low, vmax=high)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(values[i, j]) > 0.6 * max(abs(low), abs(high)) else "black")
+            else:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=6, color="0.5")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=60, ha="right", fontsize=6)
+    ax.set_yticks(range(len(matrix.index)), matrix.index, fontsize=6)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    return _png(fig)
+
+
+def roc_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]) -> bytes:
+    """ROC curves (label, false-positive rates, true-positive rates), with the chance diagonal."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, linestyle=":")
+    for k, (label, fpr, tpr) in enumerate(curves):
+        ax.plot(fpr, tpr, lw=1.2, label=label, drawstyle="default", **_style(k))
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(fontsize=6, loc="lower right")
     return _png(fig)

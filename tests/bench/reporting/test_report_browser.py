@@ -28,7 +28,7 @@ window.addEventListener('load', () => {
     const g = c.getContext('2d'); g.drawImage(img, 0, 0);
     const d = g.getImageData(0, 0, c.width, c.height).data; let lo = 255, hi = 0;
     for (let i = 0; i < d.length; i += 4 * 97) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
-    return {w: img.naturalWidth, h: img.naturalHeight, spread: hi - lo};
+    return {w: img.naturalWidth, h: img.naturalHeight, spread: hi - lo, jpeg: img.src.startsWith('data:image/jpeg')};
   });
   const table = document.querySelector('table.sortable');
   const column = () => [...table.tBodies[0].rows].map(r => r.cells[1].dataset.value);
@@ -55,6 +55,7 @@ def test_the_report_loads_shows_every_figure_and_sorts_in_chromium(tmp_path, mon
     assert found, "the probe did not run"
     result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
     assert result["errors"] == []
+    assert any(i["jpeg"] for i in result["images"]), "no gallery image"
     assert result["images"] and all(i["w"] > 50 and i["h"] > 50 and i["spread"] > 20 for i in result["images"])
     numbers = lambda values: [float(v) for v in values if v != ""]  # noqa: E731
     assert numbers(result["ascending"]) == sorted(numbers(result["before"]))
