@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import average_ranks, flat, is_finite, nan_where, normalised, otsu_mask, rank_order, rankable, top_k_mask
-
-_CONV = {1: nn.functional.conv1d, 2: nn.functional.conv2d, 3: nn.functional.conv3d}
 
 
 def _iou(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -78,22 +75,23 @@ class PointingGame(Metric):
             return self.tolerance
         return self.tolerance * (sum(masks.shape[1:]) / (masks.ndim - 1)) / self.reference_size
 
-    def _dilate(self, masks: torch.Tensor) -> torch.Tensor:
+    def _near_mask(self, masks: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """Whether each sample's top pixel (flat index) lies within the radius of a pixel of its mask."""
+        inside = flat(masks).gather(1, top.view(-1, 1)).squeeze(1)
         radius = self._radius(masks)
         if radius == 0:
-            return masks
-        rank = masks.ndim - 1
-        reach = int(radius)
-        axis = torch.arange(-reach, reach + 1, device=masks.device, dtype=torch.float32)
-        grids = torch.meshgrid(*([axis] * rank), indexing="ij")
-        ball = (sum(g.pow(2) for g in grids) <= radius**2).float()
-        hit = _CONV[rank](masks.float().unsqueeze(1), ball[None, None], padding=reach)
-        return hit.squeeze(1) > 0
+            return inside
+        # Squared distance from the top pixel to every pixel, O(pixels) per image: dilating the mask by a ball
+        # (a convolution) would cost O(pixels x radius^rank) and answers the same question for every pixel.
+        shape = masks.shape[1:]
+        grid = torch.stack(torch.meshgrid(*(torch.arange(n, device=masks.device) for n in shape), indexing="ij"), -1).view(-1, len(shape))
+        d2 = (grid.unsqueeze(0) - grid[top].unsqueeze(1)).pow(2).sum(-1)
+        return ((d2 <= radius**2) & flat(masks)).any(1)
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         area = _mask_area(ctx)
         top = rank_order(ctx.maps, ctx.seed)[:, 0]
-        hit = flat(self._dilate(ctx.masks)).gather(1, top.view(-1, 1)).squeeze(1).float()
+        hit = self._near_mask(ctx.masks.bool(), top).float()
         return nan_where(hit, (area == 0) | ~rankable(ctx.maps))
 
 

@@ -47,7 +47,8 @@ RADIUS, SAMPLES = 0.02, 10  # max_sensitivity (the published default)
 # 1505.28 features per step and no divisor of 224*224 gives exactly 100 steps. 1568 = 224*224/32 gives 96 steps.
 QUANTUS_FEATURES = 1568
 QUANTUS_STEPS = math.ceil(3 * SIDE * SIDE / QUANTUS_FEATURES)
-CURVE_ROUNDS, SENSITIVITY_ROUNDS = 3, 5
+CURVE_ROUNDS, SENSITIVITY_ROUNDS, POINTING_ROUNDS = 3, 5, 20
+TOLERANCE = 15  # pointing game: pixels around the mask that still count as a hit (the glaucoma thesis's 15 px)
 
 
 @dataclass
@@ -61,12 +62,13 @@ class Demo:
     maps: torch.Tensor
     explain: Callable[..., torch.Tensor]
     seeds: torch.Tensor
+    masks: torch.Tensor
 
     def context(self, *, explain: bool = False):
         """A fresh MetricContext (no cached scores carried over between rounds)."""
         from bench.metrics import MetricContext
 
-        return MetricContext(maps=self.maps, x=self.x, target=self.target, model=self.model, seed=0, seeds=self.seeds,
+        return MetricContext(maps=self.maps, x=self.x, target=self.target, model=self.model, seed=0, seeds=self.seeds, masks=self.masks,
                              explain=self.explain if explain else None, pixel_mean=IMAGENET.mean, pixel_std=IMAGENET.std)
 
     def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,7 +117,7 @@ def demo_checkpoint(root: Path) -> tuple[nn.Module | None, str]:
         if not stamp.is_file() or f'"{synthetic_spec(cfg).fingerprint()}"' not in stamp.read_text():
             return None, f"no demo data set at {cfg.data.root}"
         spec = cfg.models[0]
-        directory = cache_dir() / "models" / f"{spec.name}-{training_fingerprint(spec, prepare_data(cfg))}"
+        directory = cache_dir() / "models" / f"{spec.entry or spec.name}-{training_fingerprint(spec, prepare_data(cfg))}"
         if not (directory / CARD).is_file():
             return None, f"no demo checkpoint in {directory}"
         model, card = load_trained(directory)
@@ -124,18 +126,19 @@ def demo_checkpoint(root: Path) -> tuple[nn.Module | None, str]:
     return model.eval(), f"demo checkpoint {directory / card['checkpoint']} (ResNet-18, 2 classes{accuracy})"
 
 
-def fundus_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    """The first two health and glaucoma images of the synthetic test split (seed 0, 224 px), normalised, and their labels."""
+def fundus_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first two health and glaucoma images of the synthetic test split (seed 0, 224 px), normalised, their labels and disc masks."""
     from bench.data.synthetic import LABELS, SyntheticSpec, _image_rng, render_fundus
 
     spec = SyntheticSpec(image_size=SIDE, seed=0)
-    images, labels = [], []
+    images, labels, masks = [], [], []
     for i in range(BATCH):
         label = LABELS[i % 2]
-        image, _, _, _ = render_fundus(_image_rng(spec.seed, "test", label, i // 2), label, spec, False)
+        image, disc, _, _ = render_fundus(_image_rng(spec.seed, "test", label, i // 2), label, spec, False)
         images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1))
         labels.append(LABELS.index(label))
-    return IMAGENET.normalise(torch.stack(images)), torch.tensor(labels)
+        masks.append(torch.from_numpy(disc))
+    return IMAGENET.normalise(torch.stack(images)), torch.tensor(labels), torch.stack(masks)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +158,7 @@ def demo(checkpoint: tuple[nn.Module | None, str], request: pytest.FixtureReques
     else:
         model = request.getfixturevalue("model")
         note = f"seeded torchvision resnet18(num_classes=2), torch.manual_seed(0) ({why}; `make demo` caches the trained one)"
-    x, target = (t.to(device) for t in fundus_batch())
+    x, target, masks = (t.to(device) for t in fundus_batch())
     with registry.get("inhouse.gradcam")(model, target_layer="layer4") as explainer:
 
         def explain(inputs: torch.Tensor, targets: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,7 +166,7 @@ def demo(checkpoint: tuple[nn.Module | None, str], request: pytest.FixtureReques
             raw = explainer.attribute(inputs, targets, seeds=seeds)
             return canonicalize(raw, spatial=tuple(inputs.shape[2:]), channel_reduction=explainer.channel_reduction).to(inputs.device)
 
-        yield Demo(model, note, x, target, explain(x, target), explain, torch.arange(BATCH, device=device) + 100)
+        yield Demo(model, note, x, target, explain(x, target), explain, torch.arange(BATCH, device=device) + 100, masks)
     model.zero_grad(set_to_none=True)
 
 
@@ -174,9 +177,13 @@ def inhouse(metric: str) -> Build:
     @contextlib.contextmanager
     def build(demo: Demo) -> Iterator[Callable[[], object]]:
         from bench.metrics.faithfulness import DeletionAUC, InsertionAUC
+        from bench.metrics.localisation import PointingGame
         from bench.metrics.robustness import MaxSensitivity
 
-        if metric == "max_sensitivity":
+        if metric == "pointing_game":
+            instance = PointingGame(tolerance=TOLERANCE)
+            yield lambda: instance(demo.context())
+        elif metric == "max_sensitivity":
             instance = MaxSensitivity(radius=RADIUS, samples=SAMPLES)
             yield lambda: instance(demo.context(explain=True))
         else:
@@ -239,6 +246,23 @@ def captum_sensitivity(max_examples_per_batch: int | None) -> Build:
     return build
 
 
+@contextlib.contextmanager
+def dilation_pointing_game(demo: Demo) -> Iterator[Callable[[], object]]:
+    """The pointing game as bench computed it before: dilate the mask by a disc (a 31x31 convolution), look up the top pixel."""
+    from bench.metrics.maps import flat, rank_order
+
+    axis = torch.arange(-TOLERANCE, TOLERANCE + 1, device=demo.x.device, dtype=torch.float32)
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    disc = ((yy**2 + xx**2) <= TOLERANCE**2).float()[None, None]
+
+    def call() -> torch.Tensor:
+        dilated = nn.functional.conv2d(demo.masks.float().unsqueeze(1), disc, padding=TOLERANCE).squeeze(1) > 0
+        top = rank_order(demo.maps, 0)[:, 0]
+        return flat(dilated).gather(1, top.view(-1, 1)).squeeze(1).double()
+
+    yield call
+
+
 # --- scores per sample, in the in-house definition, for the report's value column ------------------------
 
 
@@ -289,7 +313,14 @@ def _cases() -> list[Case]:
         f"{BATCH * SAMPLES} perturbed images in one call) and once with max_examples_per_batch={BATCH} (its smallest: one "
         "draw of the batch per call). Noise differs between implementations (each its own RNG); on shared noise the "
         "three agree to float precision.")
+    pointing_note = (
+        f"tolerance {TOLERANCE} px: a hit when the map's maximum lies within {TOLERANCE} px (Euclidean) of the disc mask. In-house: "
+        "squared distances from the top pixel to every pixel, O(pixels) per image. Reference row: the mask dilated by a disc of "
+        f"radius {TOLERANCE} (a {2 * TOLERANCE + 1}x{2 * TOLERANCE + 1} convolution, as bench did before), then looked up at the top "
+        "pixel; the values are identical.")
     return [
+        Case("pointing_game", INHOUSE, inhouse("pointing_game"), _tensor_scores, POINTING_ROUNDS, pointing_note),
+        Case("pointing_game", "disc dilation by convolution (bench before)", dilation_pointing_game, _tensor_scores, POINTING_ROUNDS),
         Case("deletion_auc", INHOUSE, inhouse("deletion_auc"), _tensor_scores, CURVE_ROUNDS, deletion_note),
         Case("deletion_auc", f"{QUANTUS} PixelFlipping", quantus_pixel_flipping, _quantus_curve_auc, CURVE_ROUNDS),
         Case("insertion_auc", INHOUSE, inhouse("insertion_auc"), _tensor_scores, CURVE_ROUNDS, insertion_note),

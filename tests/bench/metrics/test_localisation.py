@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from bench.metrics import METRICS, MetricContext
 from bench.metrics.localisation import EnergyInMask, IoUThreshold, IoUTopK, PointingGame
@@ -43,6 +45,21 @@ def test_iou_threshold_relu_before_min_max() -> None:
     signed = MAP - 10.0  # negative values become 0 before normalisation: span is 6
     # relu: 6,5,0,0 / 4,0,0,0 / 0.. / 0,1,2,3 -> normalised >= 0.5 means relu >= 3: 6, 5, 4, 3 -> IoU 3/5.
     assert IoUThreshold(0.5)(ctx(signed, MASK)).item() == pytest.approx(3 / 5)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 1.0, 2.5, 7.0, 15.0])
+def test_pointing_game_tolerance_is_the_euclidean_distance_to_the_mask(tolerance: float) -> None:
+    generator = torch.Generator().manual_seed(int(tolerance * 10))
+    maps = torch.rand(12, 40, 48, generator=generator)
+    masks = torch.zeros(12, 40, 48, dtype=torch.bool)
+    for i in range(12):
+        r, c = torch.randint(0, 36, (2,), generator=generator).tolist()
+        masks[i, r:r + 1 + i % 4, c:c + 1 + i % 3] = True
+    got = PointingGame(tolerance=tolerance)(ctx(maps, masks)).numpy()
+    # Independent answer: scipy's exact Euclidean distance from each pixel to the nearest mask pixel, at the argmax.
+    distance = np.stack([ndimage.distance_transform_edt(~m.numpy()) for m in masks])
+    top = maps.view(12, -1).argmax(1).numpy()
+    np.testing.assert_array_equal(got, (distance.reshape(12, -1)[np.arange(12), top] <= tolerance).astype(float))
 
 
 def test_pointing_game_strict_and_tolerance() -> None:
