@@ -28,9 +28,19 @@ def _png(fig) -> bytes:  # noqa: ANN001
     return buffer.getvalue()
 
 
+# tab10 without its grey (index 7), which is kept for baselines.
+_PALETTE = (0, 1, 2, 3, 4, 5, 6, 8, 9)
+
+
 def _style(k: int) -> dict:
-    """Colour and line style of the k-th line: tab10's ten categorical colours, then again dashed, dotted, ..."""
-    return {"color": pyplot().get_cmap("tab10")(k % 10), "linestyle": ("-", "--", ":", "-.")[(k // 10) % 4]}
+    """Colour and line style of the k-th line: tab10's categorical colours but grey, then again dashed, dotted, ..."""
+    n = len(_PALETTE)
+    return {"color": pyplot().get_cmap("tab10")(_PALETTE[k % n]), "linestyle": ("-", "--", ":", "-.")[(k // n) % 4]}
+
+
+def _baseline_style(k: int) -> dict:
+    """Baselines: shades of grey, never solid, so that they read as references."""
+    return {"color": ("0.45", "0.65", "0.3")[k % 3], "linestyle": ("--", ":", "-.")[k % 3]}
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_is_better: bool) -> np.ndarray:
@@ -106,19 +116,22 @@ def confusion_figure(matrix: list[list[int]], classes: list[str]) -> bytes:
 
 
 def curve_figure(curves: pd.DataFrame, title: str, direction: str, baselines: set[str]) -> bytes:
-    """One curve metric of one model: the mean curve per implementation with its CI band (baselines grey and dashed)."""
+    """One curve metric of one model: the mean curve per implementation with its CI band (baselines grey, dashed or dotted)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    for k, (name, rows) in enumerate(curves.groupby("implementation", sort=False)):
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    counts = {True: 0, False: 0}
+    for name, rows in curves.groupby("implementation", sort=False):
         x, mean = rows["value"].to_numpy(float), rows["mean"].to_numpy(float)
-        style = {"color": "0.55", "linestyle": "--"} if name in baselines else _style(k)
+        baseline = name in baselines
+        style = (_baseline_style if baseline else _style)(counts[baseline])
+        counts[baseline] += 1
         ax.plot(x, mean, lw=1.2, label=name, marker="o" if len(x) <= 12 else None, ms=3, **style)
         ax.fill_between(x, rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float), color=style["color"], alpha=0.15, lw=0)
     parameter = curves["parameter"].iloc[0]
     ax.set_xlabel("fraction of pixels perturbed" if parameter == "fraction" else parameter)
     ax.set_ylabel(f"{curves['metric'].iloc[0]} ({direction} is better)" if parameter != "fraction" else "score of the explained class")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
 
 
