@@ -32,6 +32,8 @@ from bench.pipeline.records import (
 from bench.pipeline.stages import publish
 
 REPO = Path(__file__).resolve().parents[3]
+# The faithfulness suite's store as first published (commit 4025eef), of schema 1: one quality record per shard.
+SCHEMA_1 = REPO / "tests" / "fixtures" / "schema1-faithfulness"
 HEADER = {"key": "k", "suite": "s", "suite_version": 1, "dataset_digest": "d", "device": "cpu"}
 MODEL = ModelInfo("m", "fp", "digest", "layer4")
 IMPL = Implementation("inhouse.gradcam", "gradcam", "inhouse", "0.1.0")
@@ -108,7 +110,7 @@ def test_malformed_records_are_refused() -> None:
 
 
 def test_a_schema_1_quality_record_splits_into_an_explain_and_one_score_per_metric() -> None:
-    store = REPO / "results" / "synthetic-fundus-faithfulness" / "records"
+    store = SCHEMA_1 / "records"
     v1 = next(json.loads(p.read_text()) for p in sorted(store.glob("*.json")) if json.loads(p.read_text()).get("kind") == "quality")
     migrated = load_any(v1)
     explain, scores = migrated[0], migrated[1:]
@@ -119,14 +121,14 @@ def test_a_schema_1_quality_record_splits_into_an_explain_and_one_score_per_metr
 
 
 def test_a_published_schema_1_store_keeps_loading_and_publishes_the_same_leaderboard(tmp_path) -> None:
-    source = REPO / "results" / "synthetic-fundus-faithfulness"
-    shutil.copytree(source, tmp_path / source.name)
+    source = SCHEMA_1
+    shutil.copytree(source, tmp_path / "synthetic-fundus-faithfulness")
     cfg = load_suite(REPO / "suites" / "synthetic-fundus-faithfulness.toml")
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, results=str(tmp_path)))
     published = publish(cfg)
     assert published.missing == []
     old = pd.read_csv(source / "leaderboard.csv")
-    new = pd.read_csv(tmp_path / source.name / "leaderboard.csv")
+    new = pd.read_csv(tmp_path / "synthetic-fundus-faithfulness" / "leaderboard.csv")
     assert set(old.columns) <= set(new.columns)
     order = ["model", "implementation"]
     pd.testing.assert_frame_equal(
