@@ -9,6 +9,7 @@ from torch import nn
 
 from bench.core.explainer import Explainer
 from bench.metrics.reference_inputs import reference_input
+from bench.models.fast_path import infer
 from bench.utils.chunking import chunk_size, run_chunked
 
 OUTPUTS = ("logit", "probability")
@@ -52,8 +53,7 @@ class Occlusion(Explainer):
         return {"forward": 1 + (self.positions or 0), "backward": 0}
 
     def _score(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = self.model(inputs)
+        out = infer(self.model, inputs)
         out = torch.softmax(out, 1) if self.output == "probability" else out
         return out.gather(1, target.view(-1, 1)).squeeze(1)
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from adapters.inhouse.activations import forward_capture, forward_replacing
 from bench.core.explainer import Explainer
+from bench.models.fast_path import infer
 from bench.models.layers import resolve_layer
 from bench.utils.chunking import chunk_size, run_chunked
 
@@ -58,8 +59,7 @@ class ScoreCAM(Explainer):
         live = (flat.amax(2) > flat.amin(2)).nonzero()
         logits = torch.empty(n, k, device=x.device)
         probs = torch.empty(n, k, device=x.device)
-        with torch.no_grad():
-            zero_out = self.model(torch.zeros_like(x[:1]))
+        zero_out = infer(self.model, torch.zeros_like(x[:1]))
         logits[:] = zero_out[0, target].view(n, 1)
         probs[:] = torch.softmax(zero_out[0], 0)[target].view(n, 1)
         if len(live):
@@ -68,8 +68,7 @@ class ScoreCAM(Explainer):
             def score(start: int, stop: int) -> torch.Tensor:
                 s, c = sample[start:stop], channel[start:stop]
                 masks = self._masks(a[s, c], tuple(x.shape[2:]))
-                with torch.no_grad():
-                    out = self.model(x[s] * masks.unsqueeze(1))
+                out = infer(self.model, x[s] * masks.unsqueeze(1))
                 t = target[s].view(-1, 1)
                 return torch.stack([out.gather(1, t).squeeze(1), torch.softmax(out, 1).gather(1, t).squeeze(1)], 1)
 

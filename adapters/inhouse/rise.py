@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from bench.core.explainer import Explainer
+from bench.models.fast_path import infer
 from bench.utils.chunking import chunk_size, run_chunked
 from bench.utils.rng import counter_uniform, stable_seed
 
@@ -63,8 +64,7 @@ class RISE(Explainer):
 
         def probability(start: int, stop: int) -> torch.Tensor:
             s = sample[start:stop]
-            with torch.no_grad():
-                out = self.model(x[s] * masks[which[start:stop]].unsqueeze(1))
+            out = infer(self.model, x[s] * masks[which[start:stop]].unsqueeze(1))
             return torch.softmax(out, 1).gather(1, target[s].view(-1, 1)).squeeze(1)
 
         scores = run_chunked(probability, n * m, chunk_size(x, self.memory_budget_mib)).view(n, m)

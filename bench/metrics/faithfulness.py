@@ -13,6 +13,7 @@ import torch
 from bench.metrics.base import CurveMetric, Metric, MetricContext
 from bench.metrics.maps import flat, is_finite, nan_where, normalised, rank_order, rankable, row_pearson
 from bench.metrics.reference_inputs import reference_input
+from bench.models.fast_path import infer
 from bench.utils.chunking import chunk_size, run_chunked
 from bench.utils.rng import counter_uniform, draw_seeds
 
@@ -23,8 +24,7 @@ def target_scores(ctx: MetricContext, build, items: int, output: str = "probabil
     """Scores of the target class for `items` perturbed inputs made by build(start, stop) -> (inputs, sample index), `chunk` at a time."""
     def score(start: int, stop: int) -> torch.Tensor:
         inputs, sample = build(start, stop)
-        with torch.no_grad():
-            out = ctx.model(inputs)
+        out = infer(ctx.model, inputs)
         out = torch.softmax(out, 1) if output == "probability" else out
         return out.gather(1, ctx.target[sample].view(-1, 1)).squeeze(1)
 

@@ -6,6 +6,7 @@ import torch
 
 from bench.metrics.base import Metric, MetricContext
 from bench.metrics.maps import flat, is_finite, nan_where
+from bench.models.fast_path import infer
 from bench.utils.chunking import chunk_size, run_chunked
 from bench.utils.rng import counter_normal, counter_uniform, draw_seeds
 
@@ -83,8 +84,7 @@ class Infidelity(Metric):
         sample = torch.arange(n, device=ctx.x.device).repeat_interleave(m)
 
         def logits(inputs: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return ctx.model(inputs).gather(1, ctx.target[s].view(-1, 1)).squeeze(1).double()
+            return infer(ctx.model, inputs).gather(1, ctx.target[s].view(-1, 1)).squeeze(1).double()
 
         def predicted_and_after(a: int, b: int) -> torch.Tensor:
             noise, s = gaussian_noise(ctx, m, self.sigma, slice(a, b)), sample[a:b]

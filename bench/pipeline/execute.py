@@ -17,6 +17,7 @@ from bench.data.images import SplitData
 from bench.metrics import CurveMetric, Metric, MetricContext, get_metric
 from bench.metrics.agreement import MEASURES, all_pairs
 from bench.models.classifier_metrics import classifier_report
+from bench.models.fast_path import infer
 from bench.models.preprocessing import preprocessing_of
 from bench.pipeline import map_codec
 from bench.pipeline.records import (
@@ -349,8 +350,7 @@ def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, de
     """Milliseconds per sample of one inference forward pass and of the backward pass added by an input gradient."""
 
     def forward() -> None:
-        with torch.no_grad():
-            model(x)
+        infer(model, x)
 
     def forward_backward() -> None:
         leaf = x.detach().requires_grad_(True)

@@ -11,10 +11,11 @@ import torch
 ACTIVATION_FACTOR = 24
 
 
-# Budget used when a method's memory_budget_mib is 0 (auto). On CPU, small chunks stay in cache and run
-# faster than large ones (measured: Score-CAM at 224 px took 8.6 s at 64 MiB, 12.2 s at 1024 MiB); on
-# CUDA, large chunks keep the device busy.
-AUTO_BUDGET_MIB = {"cpu": 64.0, "cuda": 1024.0}
+# Budget used when a method's memory_budget_mib is 0 (auto). On CPU, moderate chunks stay in cache and run
+# faster than large ones (measured: Score-CAM at 224 px took 8.6 s at 64 MiB, 12.2 s at 1024 MiB), but the
+# channels-last fast path wants at least 8 images at 224 px (bench/models/fast_path.py): 128 MiB gives 9, and
+# took deletion_auc from 11.4 s to 9.7 s on 4 images (make benchmarks). On CUDA, large chunks keep the device busy.
+AUTO_BUDGET_MIB = {"cpu": 128.0, "cuda": 1024.0}
 
 
 def chunk_size(example: torch.Tensor, memory_budget_mib: float, *, backward: bool = False) -> int:
