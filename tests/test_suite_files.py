@@ -1,0 +1,52 @@
+"""The committed suite files of the mission: the real-data glaucoma suite validates on a folder laid out like the real
+set, holds the six core methods in every library that has them, and its scale twin differs only in the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.core import registry
+from bench.core.config import load_suite
+from bench.data.synthetic import SyntheticSpec, generate
+
+REPO = Path(__file__).resolve().parents[1]
+CORE = {"cam", "gradcam", "gradcam++", "scorecam", "integrated_gradients", "occlusion"}
+
+
+@pytest.fixture
+def glaucoma_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    counts = {split: {"glaucoma": 2, "health": 2} for split in ("train", "val", "test")}
+    root = generate(tmp_path / "glaucoma", SyntheticSpec(image_size=32, counts=counts, seed=0))
+    monkeypatch.setenv("GLAUCOMA_ROOT", str(root))
+    monkeypatch.chdir(REPO)
+    return root
+
+
+def test_the_glaucoma_suite_validates_on_a_folder_like_the_real_one(glaucoma_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "suites/glaucoma.toml"]) == 0
+    assert "suites/glaucoma.toml: ok" in capsys.readouterr().out
+
+
+def test_the_glaucoma_suite_runs_each_core_method_in_every_library_that_has_it(glaucoma_root: Path) -> None:
+    cfg = load_suite(REPO / "suites" / "glaucoma.toml")
+    listed = {m.name for m in cfg.methods}
+    for name in registry.names():
+        cls = registry.get(name)
+        if cls.method in CORE and cls.library in {"inhouse", "captum", "grad-cam"}:
+            assert name in listed, f"{name} ({cls.method}, {cls.library}) is missing from suites/glaucoma.toml"
+    families = {registry.get(m.name).library for m in cfg.methods}
+    assert {"inhouse", "captum", "grad-cam", "baseline"} <= families
+    categories = {m.name for m in cfg.metrics}
+    assert {"deletion_auc", "insertion_auc", "road_morf", "average_drop", "max_sensitivity", "pointing_game"} <= categories
+    assert cfg.measure.enabled and cfg.agreement.enabled
+
+
+def test_the_scale_suite_is_the_glaucoma_suite_on_synthetic_data_of_the_real_size(glaucoma_root: Path) -> None:
+    real, scale = load_suite(REPO / "suites" / "glaucoma.toml"), load_suite(REPO / "suites" / "glaucoma-scale.toml")
+    assert (real.models, real.methods, real.metrics, real.run, real.measure, real.agreement) == \
+        (scale.models, scale.methods, scale.metrics, scale.run, scale.measure, scale.agreement)
+    sizes = {split: sum(c.values()) for split, c in scale.data.synthetic.counts.items()}
+    assert sizes == {"train": 4793, "val": 159, "test": 1415} and scale.data.image_size == 224
