@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUITE ?= suites/synthetic-fundus.toml
 
-.PHONY: demo test test-all benchmarks validate clean
+.PHONY: demo test test-all benchmarks gpu-check validate clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -20,6 +20,12 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 benchmarks: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only --benchmark-columns=median,iqr,rounds
+
+# On a CUDA machine: every test marked gpu, then the benchmarks on the GPU (results/benchmarks/*gpu.md).
+gpu-check: $(BIN)/.installed
+	$(BIN)/python -c 'import sys, torch; sys.exit(None if torch.cuda.is_available() else "gpu-check needs a CUDA device; torch sees none")'
+	$(BIN)/python -m pytest -m gpu -rs
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only --benchmark-columns=median,iqr,rounds
 
 validate: $(BIN)/.installed

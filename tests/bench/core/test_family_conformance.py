@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from bench.core.conformance import FAMILIES, check_on_architecture
+from bench.core.conformance import FAMILIES, check_adapter, check_on_architecture
 
 # The six core methods in every library that has them, with parameters that keep one call cheap.
 CORE = {"inhouse.cam": {}, "captum.cam": {}, "inhouse.gradcam": {}, "captum.gradcam": {}, "gradcam.gradcam": {}, "inhouse.gradcam++": {},
@@ -31,3 +32,12 @@ def test_gap_heads_pass_cam_and_flatten_heads_refuse_it() -> None:
     assert refused.status == "skip" and "global average" in refused.detail
     assert check_on_architecture("gradcam.gradcam", "zoo:mnist1d_cnn").status == "skip"
     assert check_on_architecture("inhouse.gradcam", "zoo:mnist1d_cnn").status == "pass"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("adapter", ["inhouse.gradcam", "inhouse.scorecam", "inhouse.integrated_gradients", "inhouse.occlusion",
+                                     "captum.gradcam", "gradcam.gradcam"])
+def test_core_adapters_pass_conformance_on_cuda(adapter: str) -> None:
+    checks = [c for c in check_adapter(adapter, devices=["cuda"]) if c.status == "fail"]
+    assert checks == [], checks

@@ -36,3 +36,16 @@ def test_fast_layout_is_channels_last_for_batches_of_images_and_volumes_only() -
     assert fast_layout(torch.zeros(4, 3, 4, 5, 6)).is_contiguous(memory_format=torch.channels_last_3d)
     signal, pair = torch.zeros(4, 1, 9), torch.zeros(2, 3, 4, 5)
     assert fast_layout(signal) is signal and fast_layout(pair) is pair
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_infer_on_cuda_is_the_cpu_forward_up_to_round_off() -> None:
+    torch.manual_seed(0)
+    model, x = torchvision.models.resnet18(num_classes=3).eval(), torch.randn(8, 3, 64, 64)
+    reference = _plain(model, x)
+    # TF32 matmuls would differ by more than float32 round-off; the fast path must not rely on them.
+    with torch.backends.cudnn.flags(allow_tf32=False):
+        on_gpu = infer(model.cuda(), x.cuda())
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), reference, rtol=1e-4, atol=1e-4)

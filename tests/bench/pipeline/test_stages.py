@@ -367,3 +367,20 @@ def test_a_damaged_record_is_named_when_publishing_and_recomputed_by_the_next_ru
     assert str(damaged) in capsys.readouterr().err
     assert run_suite(cfg).ran == 1
     assert publish(cfg).missing == []
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_suite_on_cuda_publishes_the_cpu_leaderboard(tmp_path, cache) -> None:
+    extra = '[[metrics]]\nname = "deletion_auc"\nparams = { steps = 10 }\n'
+    on_cpu = tiny_suite(tmp_path, results="cpu", extra=extra)
+    run_suite(on_cpu)  # trains the model on the CPU; the CUDA run reuses it from the cache, so the weights are the same
+    on_gpu = tiny_suite(tmp_path, results="gpu", extra=extra)
+    on_gpu = dataclasses.replace(on_gpu, run=dataclasses.replace(on_gpu.run, device="cuda"))
+    run_suite(on_gpu)
+    assert json.loads((on_gpu.results_dir() / "manifest.json").read_text())["device"].startswith("cuda")
+    columns = [m.column() for m in on_cpu.metrics]
+    a = pd.read_csv(on_cpu.results_dir() / "leaderboard.csv").set_index("implementation")[columns]
+    b = pd.read_csv(on_gpu.results_dir() / "leaderboard.csv").set_index("implementation")[columns]
+    pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), atol=0.02, rtol=0)

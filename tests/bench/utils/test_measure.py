@@ -33,3 +33,16 @@ def test_cuda_peak_sees_a_temporary_allocation() -> None:
     device = torch.device("cuda")
     peak = peak_memory_mib(lambda: torch.ones(64 * 2**20 // 4, device=device).sum(), device=device)
     assert 63 < peak < 80
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_timing_waits_for_the_kernels() -> None:
+    from bench.utils.measure import time_call
+
+    device = torch.device("cuda")
+    a = torch.randn(2048, 2048, device=device)
+    small = time_call(lambda: a @ a, device=device, batch_size=1, warmup=1, repeats=5).median_ms
+    large = time_call(lambda: [a @ a for _ in range(8)], device=device, batch_size=1, warmup=1, repeats=5).median_ms
+    # Without synchronising, both would time only the kernel launches and come out about equal.
+    assert small > 0 and large > 4 * small
