@@ -185,7 +185,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from bench.reporting.compare import read_board
 
         read_board(compare)  # a bad comparison file is named before the gallery is drawn
-    path = write_report(cfg, model=args.model, compare=compare)
+    from bench.reporting.html_report import metric_entry
+
+    metric_entry(cfg, args.metric)
+    path = write_report(cfg, model=args.model, compare=compare, metric=args.metric)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
@@ -259,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--model", help="the model whose maps the gallery shows (default: the first with stored maps)")
     p.add_argument("--compare", help="add a section comparing this leaderboard with another (a leaderboard.csv or results folder)")
+    p.add_argument("--metric", help="leaderboard column that ranks the gallery's samples and is the quality axis of the cost figures "
+                                    "(default: the suite's first metric)")
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("compare", help="two leaderboards side by side: cells of B outside A's CIs, rank changes")
     p.add_argument("a", help="the reference: a leaderboard.csv or a results folder (e.g. a published one)")

@@ -115,10 +115,13 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_report_refuses_an_unknown_model_or_comparison_before_drawing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_refuses_an_unknown_model_comparison_or_metric_before_drawing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "suites/synthetic-fundus.toml", "--model", "resnet99"]) == 2
     err = capsys.readouterr().err
     assert "suites/synthetic-fundus.toml: --model: no model 'resnet99'" in err and "resnet18" in err
     missing = tmp_path / "theirs.csv"
     assert main(["report", "suites/synthetic-fundus.toml", "--compare", str(missing)]) == 2
     assert f"{missing}: no such leaderboard" in capsys.readouterr().err
+    assert main(["report", "suites/synthetic-fundus.toml", "--metric", "iou_top"]) == 2
+    err = capsys.readouterr().err
+    assert "--metric: no metric column 'iou_top'" in err and "iou_topk" in err

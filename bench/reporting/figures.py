@@ -53,14 +53,20 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_is_better: bool) 
     return front
 
 
-def cost_quality_figure(board: pd.DataFrame, column: str, higher_is_better: bool) -> bytes | None:
-    """Runtime per image against one metric, one point per implementation, the Pareto front joined; None without timings."""
-    data = board[["implementation", "runtime_ms_median", column]].dropna()
+COSTS = {"runtime_ms_median": "runtime, median ms per image (log)", "peak_memory_mib": "peak memory, MiB (log)"}
+
+
+def cost_quality_figure(board: pd.DataFrame, column: str, higher_is_better: bool, cost_column: str = "runtime_ms_median") -> bytes | None:
+    """A cost (runtime or peak memory) against one metric, one point per implementation, the Pareto front joined; None without it."""
+    if cost_column not in board.columns:
+        return None
+    data = board[["implementation", cost_column, column]].dropna()
+    data = data[data[cost_column] > 0]
     if data.empty:
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    cost, quality = data["runtime_ms_median"].to_numpy(float), data[column].to_numpy(float)
+    cost, quality = data[cost_column].to_numpy(float), data[column].to_numpy(float)
     front = pareto_front(cost, quality, higher_is_better)
     ax.scatter(cost[~front], quality[~front], color="0.6", s=24, label="dominated")
     order = np.argsort(cost[front])
@@ -69,7 +75,7 @@ def cost_quality_figure(board: pd.DataFrame, column: str, higher_is_better: bool
         if on:
             ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("runtime, median ms per image (log)")
+    ax.set_xlabel(COSTS[cost_column])
     ax.set_ylabel(f"{column} ({'higher' if higher_is_better else 'lower'} is better)")
     ax.legend(fontsize=7)
     return _png(fig)

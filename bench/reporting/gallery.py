@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.core import registry
-from bench.core.config import SuiteConfig
+from bench.core.config import MetricConfig, SuiteConfig
 from bench.metrics import get_metric
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import params_label
@@ -70,8 +70,10 @@ def gallery_model(run: StoredRun, model: str | None) -> str | None:
     return next((e.model.name for e in run.explains if e.maps_stored), None)
 
 
-def load_gallery(cfg: SuiteConfig, run: StoredRun, store: RecordStore, model: str | None = None) -> Gallery | None:
-    """The gallery of one model (the first with stored maps unless named), or None when no map of it is stored here."""
+def load_gallery(cfg: SuiteConfig, run: StoredRun, store: RecordStore, model: str | None = None,
+                 headline: MetricConfig | None = None) -> Gallery | None:
+    """The gallery of one model (the first with stored maps unless named), samples ranked by `headline` (default: the
+    suite's first metric), or None when no map of the model is stored here."""
     from bench.pipeline.stages import prepare
 
     name = gallery_model(run, model)
@@ -102,7 +104,7 @@ def load_gallery(cfg: SuiteConfig, run: StoredRun, store: RecordStore, model: st
             families.setdefault(registry.get(m.name).method, []).append(label)
     agreement = {(v.a, v.b, v.sample_id): v.value for a in run.agreements if a.model.name == name
                  for v in a.values if v.measure == "spearman" and v.value is not None}
-    headline = cfg.metrics[0]
+    headline = headline or cfg.metrics[0]
     values: dict[str, dict[str, float]] = {}
     for metric, s in run.scores:
         if s.model.name == name and metric.column() == headline.column():

@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 
 from bench.core import registry
-from bench.core.config import SuiteConfig
+from bench.core.config import MetricConfig, SuiteConfig
+from bench.core.errors import InputError
 from bench.metrics import get_metric
 from bench.models.classifier_metrics import roc_auc, roc_curve
 from bench.pipeline.store import RecordStore
@@ -98,15 +99,16 @@ def leaderboard_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
     return out
 
 
-def cost_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
-    """Runtime against the suite's first metric, with the Pareto front, per model (nothing when no timing was run)."""
-    first = cfg.metrics[0]
+def cost_html(board: pd.DataFrame, cfg: SuiteConfig, metric: MetricConfig) -> list[str]:
+    """Runtime and peak memory against one metric, with the Pareto front, per model (nothing when no timing was run)."""
+    higher = get_metric(metric.name).direction == "higher"
     out = []
     for model, rows in board.groupby("model", sort=False):
-        png = figures.cost_quality_figure(rows, first.column(), get_metric(first.name).direction == "higher")
-        if png:
-            out.append(f"<h3>Cost against {html.escape(first.column())}: <code>{html.escape(str(model))}</code></h3>"
-                       + _img(png, f"runtime against {first.column()}, {model}"))
+        pngs = [(cost, figures.cost_quality_figure(rows, metric.column(), higher, cost)) for cost in figures.COSTS]
+        pngs = [(cost, png) for cost, png in pngs if png]
+        if pngs:
+            out.append(f"<h3>Cost against {html.escape(metric.column())}: <code>{html.escape(str(model))}</code></h3><div class='figures'>"
+                       + "".join(_img(png, f"{cost} against {metric.column()}, {model}") for cost, png in pngs) + "</div>")
     return out
 
 
@@ -196,7 +198,7 @@ def gallery_html(g: Gallery) -> list[str]:
     out = [f"<p>Model <code>{html.escape(g.model)}</code>. Each map is drawn over the grey input at 60% opacity with the "
            f"mask's outline in white; colormap {figures.COLORMAP}, {PER_MAP} unless a view says otherwise. Under each map: its "
            f"Spearman ρ with the first implementation of the method on that sample (the agreement units' value) and its "
-           f"<code>{html.escape(g.metric)}</code> (the suite's first metric; best, median and worst are ranked by it, "
+           f"<code>{html.escape(g.metric)}</code> (the suite's first metric unless `bench report --metric` names another; best, median and worst are ranked by it, "
            f"{'higher' if g.higher_is_better else 'lower'} being better). Fixed samples: {len(positions)} evenly spaced over "
            "the explained split.</p>"]
     singles = [labels[0] for labels in g.families.values() if len(labels) == 1]
@@ -400,8 +402,9 @@ def compare_html(board: pd.DataFrame, other: Path) -> list[str]:
 
 
 def report_html(out_dir: Path, cfg: SuiteConfig, *, gallery: Gallery | None = None, run: StoredRun | None = None,
-                compare: Path | None = None) -> str:
-    """The whole page for a suite's published results (the gallery when its maps are given, a comparison when asked)."""
+                compare: Path | None = None, metric: MetricConfig | None = None) -> str:
+    """The whole page for a suite's published results (the gallery when its maps are given, a comparison when asked); costs are
+    plotted against `metric` (default: the suite's first)."""
     board = pd.read_csv(out_dir / "leaderboard.csv")
     board["params"] = board["params"].fillna("{}")
     no_maps = ["<p>No stored maps of this suite on this machine (maps are local sidecars, not published): "
@@ -409,7 +412,7 @@ def report_html(out_dir: Path, cfg: SuiteConfig, *, gallery: Gallery | None = No
     classifiers = [*roc_html(out_dir), *classifier_html(out_dir)]
     sections = [("Leaderboard", leaderboard_html(board, cfg)), ("Gallery", gallery_html(gallery) if gallery else no_maps),
                 ("Curves", curves_html(out_dir, board)), ("Agreement", agreement_html(out_dir)),
-                ("Cost against quality", cost_html(board, cfg)),
+                ("Cost against quality", cost_html(board, cfg, metric or cfg.metrics[0])),
                 ("Study: metrics against factors", study_html(out_dir)), ("Classifiers", classifiers),
                 ("Failures and undefined values", failures_html(board, cfg, run)), ("Methods", method_cards_html(board, cfg)),
                 ("Comparison with another leaderboard", compare_html(board, compare) if compare else [])]
@@ -430,14 +433,26 @@ def _anchor(title: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in title.lower())
 
 
-def write_report(cfg: SuiteConfig, *, model: str | None = None, compare: Path | None = None) -> Path:
-    """Write results/SUITE/report/index.html from the published tables, the stored records and the maps stored here."""
+def metric_entry(cfg: SuiteConfig, column: str | None) -> MetricConfig:
+    """The suite's metric entry whose leaderboard column is `column` (the first entry when None); an unknown one is an error."""
+    if column is None:
+        return cfg.metrics[0]
+    for m in cfg.metrics:
+        if m.column() == column:
+            return m
+    raise InputError(cfg.path or cfg.suite.name, "--metric", f"no metric column {column!r} (columns: {', '.join(m.column() for m in cfg.metrics)})")
+
+
+def write_report(cfg: SuiteConfig, *, model: str | None = None, compare: Path | None = None, metric: str | None = None) -> Path:
+    """Write results/SUITE/report/index.html from the published tables, the stored records and the maps stored here; `metric`
+    (a leaderboard column) ranks the gallery's samples and is the quality axis of the cost figures."""
     from bench.pipeline.stages import load_plan, stored_run
 
     out_dir = cfg.results_dir()
     store = RecordStore(out_dir / "records")
     run, _ = stored_run(load_plan(cfg), store, cfg)
-    gallery = load_gallery(cfg, run, store, model)
+    chosen = metric_entry(cfg, metric)
+    gallery = load_gallery(cfg, run, store, model, chosen)
     path = out_dir / "report" / "index.html"
-    write_text_atomic(path, report_html(out_dir, cfg, gallery=gallery, run=run, compare=compare))
+    write_text_atomic(path, report_html(out_dir, cfg, gallery=gallery, run=run, compare=compare, metric=chosen))
     return path

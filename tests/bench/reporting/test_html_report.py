@@ -55,7 +55,8 @@ def test_the_report_of_a_grid_suite_is_one_offline_page_with_real_figures(tmp_pa
     parsed = _Page()
     parsed.feed(page)
     assert parsed.external == [] and "<script>" in page and "sortable" in page
-    assert len(parsed.images) >= 4  # cost scatter, study figures per metric, confusion matrices
+    assert len(parsed.images) >= 4  # cost scatters, study figures per metric, confusion matrices
+    assert 'alt="runtime_ms_median against iou_topk' in page and 'alt="peak_memory_mib against iou_topk' in page
     for src in parsed.images:
         image = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("L"), dtype=float)
         assert image.shape[0] > 50 and image.std() > 5  # decodes, and is not one flat colour
