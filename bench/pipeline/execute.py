@@ -125,7 +125,7 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
     ws.store.write(
         EvaluateRecord(
             **_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids), targets=targets.tolist(), report=report,
-            labels=ws.split.labels.tolist(), probabilities=[[float(f"{p:.6g}") for p in row] for row in probs.tolist()],
+            labels=ws.split.labels.tolist(), probabilities=[_significant(row) for row in probs.tolist()],
         )
     )
 
@@ -291,11 +291,16 @@ def _score(
         )
 
 
+def _significant(values: list[float]) -> list[float]:
+    """Values kept to 6 significant digits: what records store of per-sample curves and probabilities."""
+    return [float(f"{v:.6g}") for v in values]
+
+
 def _curve_fields(metric: Metric, points: torch.Tensor | None, statuses: list[str]) -> dict:
     """A curve metric's stored curves (6 significant digits, None where the value is not ok); nothing for other metrics."""
     if points is None:
         return {}
-    rows = [[float(f"{v:.6g}") for v in row] if status == "ok" else None for row, status in zip(points.tolist(), statuses, strict=True)]
+    rows = [_significant(row) if status == "ok" else None for row, status in zip(points.tolist(), statuses, strict=True)]
     return {"curve_x": [float(x) for x in metric.curve_x()], "curve_points": rows}
 
 

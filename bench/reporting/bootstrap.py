@@ -37,20 +37,28 @@ def _nonempty(strata: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     return [s for s in kept if s]
 
 
+def _strata_mean(kept: list[list[np.ndarray]]) -> np.ndarray:
+    """Mean over strata of the mean over seeds of each seed's mean over samples (pointwise for (n, L) curves)."""
+    return np.mean([np.mean([g.mean(axis=0) for g in s], axis=0) for s in kept], axis=0)
+
+
+def _interval(draws: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
+    return low, high
+
+
 def point_estimate(strata: list[list[np.ndarray]]) -> float:
     """Mean over strata of the mean over seeds of each seed's sample mean (NaN when nothing is defined)."""
     kept = _nonempty(strata)
-    return float(np.mean([np.mean([g.mean() for g in s]) for s in kept])) if kept else float("nan")
+    return float(_strata_mean(kept)) if kept else float("nan")
 
 
 def curve_band(strata: list[list[np.ndarray]], *, resamples: int, confidence: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pointwise mean (mean over seeds of each seed's mean curve) and hierarchical bootstrap interval of (n, L) curves."""
     kept = _nonempty(strata)
-    mean = np.mean([np.mean([g.mean(axis=0) for g in s], axis=0) for s in kept], axis=0)
-    draws = hierarchical_means(kept, resamples=resamples, rng=np.random.default_rng(seed))
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
-    return mean, low, high
+    low, high = _interval(hierarchical_means(kept, resamples=resamples, rng=np.random.default_rng(seed)), confidence)
+    return _strata_mean(kept), low, high
 
 
 def hierarchical_means(strata: list[list[np.ndarray]], *, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,7 +93,5 @@ def seed_estimate(strata: list[list[np.ndarray]], *, resamples: int, confidence:
     if all(len(s) == 1 for s in kept) and len(kept) == 1:
         low, high = bootstrap_ci(kept[0][0], resamples=resamples, confidence=confidence, seed=seed)
         return SeedEstimate(float(kept[0][0].mean()), low, high, seed_sd, seeds, n)
-    means = hierarchical_means(kept, resamples=resamples, rng=np.random.default_rng(seed))
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
+    low, high = _interval(hierarchical_means(kept, resamples=resamples, rng=np.random.default_rng(seed)), confidence)
     return SeedEstimate(point_estimate(kept), float(low), float(high), seed_sd, seeds, n)

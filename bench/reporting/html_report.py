@@ -19,6 +19,7 @@ from bench.core.errors import InputError
 from bench.metrics import get_metric
 from bench.models.classifier_metrics import roc_auc, roc_curve
 from bench.pipeline.store import RecordStore
+from bench.pipeline.units import params_label
 from bench.reporting import figures
 from bench.reporting.compare import compare_cells, rank_changes, read_board, unmatched_rows
 from bench.reporting.gallery import Gallery, best_median_worst, fixed_positions, load_gallery
@@ -367,7 +368,7 @@ def method_cards_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
                      if col in r and r.get(col) == r.get(col)]
             cost = f"<p>Cost ({html.escape(str(r['model']))}): {', '.join(parts) or 'not timed'}; version {html.escape(str(r['version']))}</p>"
         params = ", ".join(f"{k} = {v}" for k, v in sorted(m.params.items())) or "defaults"
-        out.append(f"<div class='card'><p><b><code>{html.escape(implementation_label(m.name, json.dumps(m.params)))}</code></b> — "
+        out.append(f"<div class='card'><p><b><code>{html.escape(params_label(m.name, m.params))}</code></b> — "
                    f"method <code>{html.escape(cls.method)}</code>, library <code>{html.escape(cls.library)}</code></p>"
                    f"<p>{html.escape(doc)}</p><p>Parameters: {html.escape(params)}</p>{cost}</div>")
     return out
