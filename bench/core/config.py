@@ -109,7 +109,8 @@ class ModelConfig:
     """[[models]]: one classifier, either loaded from a checkpoint or trained on the suite's data, or a grid of them.
 
     arch names its source: a torchvision classifier ("resnet18", "torchvision:vgg16_bn"), our zoo ("zoo:vgg7") or a
-    user's factory ("python:package.module:factory"); arch_params go to the zoo or the factory. normalise picks the
+    user's factory ("python:package.module:factory"); arch_params go to the zoo or the factory, and a torchvision ResNet
+    takes arch_params.width (its stem's channels, 64 in torchvision; every stage scales with it). normalise picks the
     input statistics ("auto": ImageNet's with pretrained weights, else the train split's); mean and std override it.
     sweep = { field = [values] } expands the entry into a grid of models (design "grid", or "one_at_a_time" around the
     entry's own values), `seed` among them replicating every setting; epochs = [1, 2, ...] or "all" explains the

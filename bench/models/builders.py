@@ -66,9 +66,16 @@ def _torchvision(spec: ModelSpec, name: str) -> nn.Module:
         raise ValueError(f"torchvision has no classifier {name!r}; see `bench ls architectures`")
     if len(spec.input_shape) not in (0, 2):
         raise ValueError(f"torchvision's {name} takes images (2 spatial axes); the data has {len(spec.input_shape)}")
-    if spec.params:
-        raise ValueError(f"arch_params {sorted(spec.params)} are for zoo: and python: models; torchvision models take none")
+    unknown = sorted(set(spec.params) - {"width"})
+    if unknown:
+        raise ValueError(f"arch_params {unknown} are for zoo: and python: models; torchvision models take only `width` (ResNets)")
     model = torchvision.models.get_model(name, weights=None)
+    if "width" in spec.params:
+        if spec.pretrained:
+            raise ValueError("pretrained ImageNet weights need torchvision's own width; drop arch_params.width or pretrained")
+        from bench.models.resnet_width import with_width
+
+        model = with_width(model, spec.params["width"])
     if spec.pretrained:
         load_imagenet_weights(model, spec, name)
     replace_head(model, spec.num_classes, spec.dropout)
