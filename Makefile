@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SUITE ?= suites/synthetic-fundus.toml
+SUITE ?= suites/demo.toml
 
 .PHONY: demo test test-all benchmarks gpu-check validate clean
 

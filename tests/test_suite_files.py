@@ -11,6 +11,7 @@ from bench.cli import main
 from bench.core import registry
 from bench.core.config import load_suite
 from bench.data.synthetic import SyntheticSpec, generate
+from bench.metrics import get_metric
 
 REPO = Path(__file__).resolve().parents[1]
 CORE = {"cam", "gradcam", "gradcam++", "scorecam", "integrated_gradients", "occlusion"}
@@ -50,3 +51,35 @@ def test_the_scale_suite_is_the_glaucoma_suite_on_synthetic_data_of_the_real_siz
         (scale.models, scale.methods, scale.metrics, scale.run, scale.measure, scale.agreement)
     sizes = {split: sum(c.values()) for split, c in scale.data.synthetic.counts.items()}
     assert sizes == {"train": 4793, "val": 159, "test": 1415} and scale.data.image_size == 224
+
+
+def _core_implementations() -> set[str]:
+    return {name for name in registry.names()
+            if registry.get(name).method in CORE and registry.get(name).library in {"inhouse", "captum", "grad-cam"}}
+
+
+@pytest.mark.parametrize("suite", ["demo.toml", "mission-full.toml"])
+def test_the_default_suite_and_its_full_size_twin_hold_the_mission(suite: str) -> None:
+    cfg = load_suite(REPO / "suites" / suite)
+    listed = {m.name for m in cfg.methods}
+    assert _core_implementations() <= listed
+    assert {registry.get(m.name).library for m in cfg.methods} >= {"baseline"}
+    families = {get_metric(m.name).category for m in cfg.metrics}
+    assert {"localisation", "faithfulness", "robustness"} <= families
+    assert {"average_drop", "increase_in_confidence", "deletion_auc", "insertion_auc", "road_morf", "road_lerf",
+            "max_sensitivity"} <= {m.name for m in cfg.metrics}
+    assert cfg.measure.enabled and cfg.measure.memory and cfg.agreement.enabled
+    assert sorted(m.train.seed for m in cfg.models) == [0, 1, 2]
+
+
+def test_the_demo_differs_from_the_full_suite_only_in_the_scaled_down_settings() -> None:
+    demo, full = load_suite(REPO / "suites" / "demo.toml"), load_suite(REPO / "suites" / "mission-full.toml")
+    assert [m.name for m in demo.methods] == [m.name for m in full.methods]
+    assert [m.name for m in demo.metrics] == [m.name for m in full.metrics]
+    assert demo.data.limit == 8 and full.data.limit == 0
+    assert demo.models[0].arch_params == {"width": 16} and full.models[0].arch_params == {}
+    assert demo.data.synthetic == full.data.synthetic and demo.data.root == full.data.root
+
+
+def test_make_demo_runs_the_demo_suite() -> None:
+    assert "SUITE ?= suites/demo.toml" in (REPO / "Makefile").read_text()
