@@ -30,17 +30,21 @@ def sample_seeds(base: int, sample_ids: list[str], device: torch.device | str = 
     return torch.tensor([stable_seed(base, sid) for sid in sample_ids], dtype=torch.int64, device=device)
 
 
-def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
+def _shr(x: torch.Tensor, bits: int, out: torch.Tensor | None = None) -> torch.Tensor:
     # Logical shift on int64: torch shifts signed integers arithmetically.
-    return (x >> bits) & ((1 << (64 - bits)) - 1)
+    shifted = torch.bitwise_right_shift(x, bits, out=out)
+    return shifted.bitwise_and_((1 << (64 - bits)) - 1)
 
 
 def splitmix64(x: torch.Tensor) -> torch.Tensor:
     """The splitmix64 finaliser on int64 tensors (wrapping arithmetic)."""
+    # In place on one fresh tensor and one scratch buffer: the draws of a batch are millions of elements, and a
+    # new tensor per operation made this twice as slow (max-sensitivity's noise cost more than a narrow model's passes).
     z = x + _GOLDEN
-    z = (z ^ _shr(z, 30)) * _MIX1
-    z = (z ^ _shr(z, 27)) * _MIX2
-    return z ^ _shr(z, 31)
+    scratch = torch.empty_like(z)
+    z.bitwise_xor_(_shr(z, 30, scratch)).mul_(_MIX1)
+    z.bitwise_xor_(_shr(z, 27, scratch)).mul_(_MIX2)
+    return z.bitwise_xor_(_shr(z, 31, scratch))
 
 
 def counter_uniform(seeds: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -49,8 +53,9 @@ def counter_uniform(seeds: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor
     for s in shape:
         count *= s
     index = torch.arange(count, device=seeds.device, dtype=torch.int64)
-    bits = splitmix64(splitmix64(seeds.view(-1, 1)) + index.view(1, -1))
-    return (_shr(bits, 11).double() * 2.0**-53).float().view(-1, *shape)
+    bits = _shr(splitmix64(splitmix64(seeds.view(-1, 1)) + index.view(1, -1)), 11)
+    # Scaling by a power of two commutes with rounding to float32, so this equals the float64 value rounded once.
+    return bits.float().mul_(2.0**-53).view(-1, *shape)
 
 
 def draw_seeds(seeds: torch.Tensor, draws: int) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from bench.utils.rng import counter_uniform, sample_seeds, splitmix64, stable_seed
@@ -24,6 +25,15 @@ def test_splitmix64_matches_reference() -> None:
     inputs = [0, 1, 2, 12345, (1 << 62) + 7, -1, -(1 << 63)]
     got = splitmix64(torch.tensor(inputs, dtype=torch.int64)).tolist()
     assert got == [to_signed(splitmix64_reference(v & M64)) for v in inputs]
+
+
+def test_counter_uniform_is_the_reference_bits_scaled_and_rounded_once_to_float32() -> None:
+    seeds = [5, -3, (1 << 62) + 1]
+    got = counter_uniform(torch.tensor(seeds), (40,))
+    for row, seed in zip(got.tolist(), seeds):
+        first = splitmix64_reference(seed & M64)
+        bits = [splitmix64_reference((first + i) & M64) >> 11 for i in range(40)]
+        assert row == [float(np.float32(b * 2.0**-53)) for b in bits]
 
 
 def test_counter_uniform_depends_only_on_seed_and_index() -> None:
