@@ -66,6 +66,11 @@ class Metric(abc.ABC):
         """The parameters this instance was made with (stored with every record)."""
         return dict(vars(self))
 
+    def passes(self) -> dict[str, int]:
+        """Model work per sample of one call when nothing is shared: 'forward' and 'backward' passes, and 'explain' calls
+        of the method being scored; none for a metric computed from the map and mask alone."""
+        return {}
+
     @abc.abstractmethod
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         """Scores (N,) for the batch in ctx."""

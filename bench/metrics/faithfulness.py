@@ -68,6 +68,10 @@ class AverageDrop(Metric):
             raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
         self.fraction, self.output = float(fraction), check_output(output)
 
+    def passes(self) -> dict[str, int]:
+        """p(x) and p(x * M): 2 forward passes."""
+        return {"forward": 2}
+
     def explained_scores(self, ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor]:
         """(p(x), p(x * M)) per sample."""
         key = ("explained_scores", self.fraction, self.output)
@@ -118,6 +122,10 @@ class _KeepOrRemove(Metric):
         if not 0 < fraction < 1:
             raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
         self.fraction, self.baseline, self.output = float(fraction), baseline, check_output(output)
+
+    def passes(self) -> dict[str, int]:
+        """p(x) and p of the perturbed input: 2 forward passes."""
+        return {"forward": 2}
 
     def scores(self, ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor]:
         ranks = pixel_ranks(ctx)
@@ -173,6 +181,10 @@ class _Curve(CurveMetric):
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.steps, self.baseline, self.output = int(steps), baseline, check_output(output)
+
+    def passes(self) -> dict[str, int]:
+        """One forward pass per point of the curve: steps + 1."""
+        return {"forward": self.steps + 1}
 
     def curve(self, ctx: MetricContext) -> torch.Tensor:
         """(N, steps + 1) scores as pixels are removed (or inserted) in order of the map."""
@@ -230,6 +242,10 @@ class FaithfulnessCorrelation(Metric):
             raise ValueError("need subsets >= 2, subset_pixels >= 1 and reference_pixels >= 1")
         self.subsets, self.subset_pixels, self.reference_pixels = int(subsets), int(subset_pixels), int(reference_pixels)
         self.baseline, self.output = baseline, check_output(output)
+
+    def passes(self) -> dict[str, int]:
+        """p(x) and one forward pass per subset."""
+        return {"forward": self.subsets + 1}
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         n, m = ctx.x.shape[0], self.subsets

@@ -34,6 +34,10 @@ class _Road(CurveMetric):
         self.fractions = [float(q) for q in fractions]
         self.noise, self.output, self.tolerance = float(noise), check_output(output), float(tolerance)
 
+    def passes(self) -> dict[str, int]:
+        """One forward pass per removal fraction (the imputation is extra work, not a pass)."""
+        return {"forward": len(self.fractions)}
+
     def curve(self, ctx: MetricContext) -> torch.Tensor:
         """(N, levels) target scores with each fraction of pixels removed and imputed."""
         n, levels = ctx.x.shape[0], len(self.fractions)

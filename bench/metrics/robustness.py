@@ -31,6 +31,10 @@ class _Sensitivity(Metric):
             raise ValueError(f"need radius > 0 and samples >= 1, got {radius}, {samples}")
         self.radius, self.samples = float(radius), int(samples)
 
+    def passes(self) -> dict[str, int]:
+        """One explain call per perturbation."""
+        return {"explain": self.samples}
+
     def ratios(self, ctx: MetricContext) -> torch.Tensor:
         """(N, samples): ||map(x + d) - map(x)||_F / ||map(x)||_F for each draw d."""
         if ctx.explain is None:
@@ -78,6 +82,10 @@ class Infidelity(Metric):
         if sigma <= 0 or samples < 1:
             raise ValueError(f"need sigma > 0 and samples >= 1, got {sigma}, {samples}")
         self.sigma, self.samples = float(sigma), int(samples)
+
+    def passes(self) -> dict[str, int]:
+        """f_c(x) and one forward pass per noise draw."""
+        return {"forward": self.samples + 1}
 
     def __call__(self, ctx: MetricContext) -> torch.Tensor:
         n, m = ctx.x.shape[0], self.samples

@@ -85,6 +85,10 @@ class RandomisationSpearman(Metric):
             raise ValueError(f"blocks must be >= 0, got {blocks}")
         self.blocks, self.seed = int(blocks), int(seed)
 
+    def passes(self) -> dict[str, int]:
+        """One explain call of the randomised model."""
+        return {"explain": 1}
+
     def similarity(self, original: torch.Tensor, randomised: torch.Tensor) -> torch.Tensor:
         """Per-sample similarity of two batches of maps."""
         return row_pearson(average_ranks(flat(original).double()), average_ranks(flat(randomised).double()))

@@ -21,7 +21,7 @@ from bench.metrics import get_metric
 from bench.pipeline.execute import Job
 from bench.pipeline.executors import Shard, pending_phases, pending_training, run_processes, run_ray, run_serial
 from bench.pipeline.plan import Plan, plan_suite
-from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
+from bench.pipeline.records import AgreementRecord, CalibrationRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
 from bench.pipeline.store import RecordStore
 from bench.pipeline.workspace import Workspace
 from bench.reporting.publish import implementation_label, write_results, write_study
@@ -163,7 +163,7 @@ def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[S
         else {}
     )
     metrics = {m.column(): m for m in cfg.metrics}
-    explains, scores, timings, agreements, evaluations, missing = [], [], [], [], [], []
+    explains, scores, timings, agreements, evaluations, calibrations, missing = [], [], [], [], [], [], []
     for u in units:
         if u["kind"] == "train":
             continue
@@ -173,10 +173,14 @@ def stored_run(described: dict, store: RecordStore, cfg: SuiteConfig) -> tuple[S
         elif isinstance(record, ScoreRecord):
             scores.append((metrics.get(u["column"]) or _metric_of(record), record))
         else:
-            {ExplainRecord: explains, TimingRecord: timings, AgreementRecord: agreements, EvaluateRecord: evaluations}.get(
-                type(record), []
-            ).append(record)
-    return StoredRun(explains, scores, timings, agreements, evaluations), missing
+            {
+                ExplainRecord: explains,
+                TimingRecord: timings,
+                AgreementRecord: agreements,
+                EvaluateRecord: evaluations,
+                CalibrationRecord: calibrations,
+            }.get(type(record), []).append(record)
+    return StoredRun(explains, scores, timings, agreements, evaluations, calibrations), missing
 
 
 def _metric_of(record: ScoreRecord) -> MetricConfig:

@@ -25,7 +25,7 @@ from bench.reporting.compare import compare_cells, rank_changes, read_board, unm
 from bench.reporting.gallery import Gallery, best_median_worst, fixed_positions, load_gallery
 from bench.reporting.map_figures import Cell, map_grid
 from bench.reporting.publish import implementation_label, metric_tables
-from bench.reporting.tables import StoredRun
+from bench.reporting.tables import StoredRun, metric_costs
 from bench.utils.atomic_files import write_text_atomic
 
 FIXED_SAMPLES = 4
@@ -110,6 +110,23 @@ def cost_html(board: pd.DataFrame, cfg: SuiteConfig, metric: MetricConfig) -> li
         if pngs:
             out.append(f"<h3>Cost against {html.escape(metric.column())}: <code>{html.escape(str(model))}</code></h3><div class='figures'>"
                        + "".join(_img(png, f"{cost} against {metric.column()}, {model}") for cost, png in pngs) + "</div>")
+    return out
+
+
+def metric_cost_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
+    """Per model, each metric's time against its pass budget (nothing when no metric has one)."""
+    costs = metric_costs(board, cfg) if not board.empty else pd.DataFrame()
+    if costs.empty or costs["efficiency"].isna().all():
+        return []
+    out = ["<p>Metric cost: measured ms per image against the metric's pass budget (its passes at the model's calibrated speed, "
+           "its explain calls at the row's measured explain cost); × budget is the median over the model's rows [min, max].</p>"]
+    for model, rows in costs.groupby("model", sort=False):
+        out.append(f"<h3>Metric cost: <code>{html.escape(str(model))}</code></h3>")
+        out.append(_table(["metric", "passes per image", "ms/img", "budget ms/img", "× budget", "range"],
+                          [[(r["metric"], r["metric"]), (r["passes"], r["passes"]), (r["ms_per_image"], _fmt(r["ms_per_image"], 2)),
+                            (r["budget_ms_per_image"], _fmt(r["budget_ms_per_image"], 2)), (r["efficiency"], _fmt(r["efficiency"], 2)),
+                            (r["efficiency_max"], f"[{_fmt(r['efficiency_min'], 2)}, {_fmt(r['efficiency_max'], 2)}]")]
+                           for _, r in rows.iterrows()]))
     return out
 
 
@@ -413,7 +430,7 @@ def report_html(out_dir: Path, cfg: SuiteConfig, *, gallery: Gallery | None = No
     classifiers = [*roc_html(out_dir), *classifier_html(out_dir)]
     sections = [("Leaderboard", leaderboard_html(board, cfg)), ("Gallery", gallery_html(gallery) if gallery else no_maps),
                 ("Curves", curves_html(out_dir, board)), ("Agreement", agreement_html(out_dir)),
-                ("Cost against quality", cost_html(board, cfg, metric or cfg.metrics[0])),
+                ("Cost against quality", [*cost_html(board, cfg, metric or cfg.metrics[0]), *metric_cost_html(board, cfg)]),
                 ("Study: metrics against factors", study_html(out_dir)), ("Classifiers", classifiers),
                 ("Failures and undefined values", failures_html(board, cfg, run)), ("Methods", method_cards_html(board, cfg)),
                 ("Comparison with another leaderboard", compare_html(board, compare) if compare else [])]

@@ -12,6 +12,7 @@ from bench.core.config import SuiteConfig
 from bench.metrics import get_metric
 from bench.pipeline.units import params_label
 from bench.reporting.study import Study
+from bench.reporting.tables import metric_costs
 from bench.utils.atomic_files import write_text_atomic
 
 
@@ -63,7 +64,24 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
                      str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += metric_cost_markdown(metric_costs(rows, cfg))
     return "\n".join(lines)
+
+
+def metric_cost_markdown(costs: pd.DataFrame) -> list[str]:
+    """One model's metric costs against their pass budgets, as a Markdown table (nothing when no metric has a budget)."""
+    if costs.empty or costs["efficiency"].isna().all():
+        return []
+    lines = ["### Metric cost against its pass budget", "",
+             "Budget: the metric's passes per image at the model's calibrated pass speed, its explain calls at the row's measured "
+             "explain cost; × budget: measured time over that budget, median [min, max] over the rows. Metrics of one batch share "
+             "p(x), so the second one reading it shows below 1.", "",
+             "| metric | passes per image | ms/img | budget ms/img | × budget |", "|---|---|---|---|---|"]
+    for _, r in costs.iterrows():
+        spread = f" [{_fmt(r['efficiency_min'], 2)}, {_fmt(r['efficiency_max'], 2)}]" if r["efficiency"] == r["efficiency"] else ""
+        lines.append(f"| {r['metric']} | {r['passes']} | {_fmt(r['ms_per_image'], 2)} | {_fmt(r['budget_ms_per_image'], 2)} | "
+                     f"{_fmt(r['efficiency'], 2)}{spread} |")
+    return lines + [""]
 
 
 # With the implementation column a metric table stays within 9 columns, readable without scrolling sideways.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,16 @@ import pandas as pd
 from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.metrics import get_metric
-from bench.pipeline.records import AgreementRecord, EvaluateRecord, ExplainRecord, ModelInfo, Record, ScoreRecord, TimingRecord
+from bench.pipeline.records import (
+    AgreementRecord,
+    CalibrationRecord,
+    EvaluateRecord,
+    ExplainRecord,
+    ModelInfo,
+    Record,
+    ScoreRecord,
+    TimingRecord,
+)
 from bench.reporting.bootstrap import bootstrap_ci, curve_band, seed_estimate
 from bench.reporting.correlation import kendall
 from bench.utils.rng import stable_seed
@@ -72,6 +81,7 @@ class StoredRun:
     timings: list[TimingRecord]
     agreements: list[AgreementRecord]
     evaluations: list[EvaluateRecord]
+    calibrations: list[CalibrationRecord] = field(default_factory=list)
 
     def samples_by_row(self) -> dict[tuple, set[tuple[str, str]]]:
         """The (model, sample id) pairs each leaderboard row explained, over its seeds (what per-image costs are divided by)."""
@@ -82,7 +92,7 @@ class StoredRun:
 
     def all(self) -> list[Record]:
         """Every record."""
-        return [*self.explains, *(s for _, s in self.scores), *self.timings, *self.agreements, *self.evaluations]
+        return [*self.explains, *(s for _, s in self.scores), *self.timings, *self.agreements, *self.evaluations, *self.calibrations]
 
 
 def long_records(run: StoredRun) -> pd.DataFrame:
@@ -210,15 +220,14 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
     metric_s: dict[tuple, float] = defaultdict(float)
     for metric, s in run.scores:
         metric_s[(row_key(s), metric.column())] += s.seconds
+    budget_s = metric_budget_seconds(run)
     for (key, column), seconds in metric_s.items():
-        rows.append(
-            {
-                **dict(zip(ID_COLUMNS, key)),
-                "cost": "metric_ms_per_image",
-                "metric": column,
-                "value": 1000 * seconds / max(len(samples[key]), 1),
-            }
-        )
+        base, images = {**dict(zip(ID_COLUMNS, key)), "metric": column}, max(len(samples[key]), 1)
+        rows.append({**base, "cost": "metric_ms_per_image", "value": 1000 * seconds / images})
+        budget = budget_s.get((key, column))
+        if budget is not None:
+            rows.append({**base, "cost": "metric_budget_ms_per_image", "value": 1000 * budget / images})
+            rows.append({**base, "cost": "metric_efficiency", "value": seconds / budget if budget > 0 else None})
     # A setting's seeds are timed apart: its cost is their mean.
     timed: dict[tuple, list[float]] = defaultdict(list)
     for t in run.timings:
@@ -230,6 +239,25 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
         known = [v for v in values if v is not None]
         rows.append({**dict(zip(ID_COLUMNS, key)), "cost": cost, "metric": "", "value": float(np.mean(known)) if known else None})
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, "cost", "metric", "value"])
+
+
+def metric_budget_seconds(run: StoredRun) -> dict[tuple, float]:
+    """Seconds each (row, metric column) would cost at its pass budget: the metric's passes per sample at its model's
+    calibrated pass speed, and its explain calls at the row's measured explain cost; rows without a calibration are left out."""
+    calibration = {c.model.name: c for c in run.calibrations}
+    explain_ms = {e.key: 1000 * e.explain_seconds / max(len(e.sample_ids), 1) for e in run.explains}
+    budget: dict[tuple, float] = defaultdict(float)
+    for metric, s in run.scores:
+        c = calibration.get(s.model.name)
+        if c is None:
+            continue
+        passes = get_metric(metric.name)(**metric.params).passes()
+        explain = explain_ms.get(s.explain_key)
+        if passes.get("explain") and explain is None:
+            continue
+        ms = passes.get("forward", 0) * c.forward_ms + passes.get("backward", 0) * c.backward_ms + passes.get("explain", 0) * (explain or 0.0)
+        budget[(row_key(s), metric.column())] += ms * len(s.sample_ids) / 1000
+    return dict(budget)
 
 
 TIMING_COSTS = {
@@ -282,6 +310,7 @@ def build_leaderboard(
                     f"{c}_n": cell.get("n", 0),
                     f"{c}_undefined": cell.get("undefined", 0),
                     f"{c}_ms_per_image": cost_cells.get((key, "metric_ms_per_image", c), 0.0),
+                    f"{c}_efficiency": cost_cells.get((key, "metric_efficiency", c), float("nan")),
                     f"{c}_rank": cell.get("rank", float("nan")),
                 }
             )
@@ -292,6 +321,30 @@ def build_leaderboard(
         for name, vals in diagnostics[key].items():
             row[f"{name}_mean"] = float(np.mean(vals)) if vals else float("nan")
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def passes_text(passes: dict[str, int]) -> str:
+    """A pass budget in words: '21 forward', '3 explain', 'none' for a metric of the map alone."""
+    return " + ".join(f"{n} {kind}" for kind, n in passes.items() if n) or "none"
+
+
+def metric_costs(board: pd.DataFrame, cfg: SuiteConfig) -> pd.DataFrame:
+    """Per (model, metric): its passes per image, the median over the model's rows of its ms per image, of its pass budget
+    and of its time over that budget (efficiency), and the efficiency's range over the rows."""
+    rows = []
+    for model, group in board.groupby("model", sort=False):
+        for m in cfg.metrics:
+            c = m.column()
+            ms = group.get(f"{c}_ms_per_image", pd.Series(dtype=float)).astype(float)
+            efficiency = group.get(f"{c}_efficiency", pd.Series(dtype=float)).astype(float)
+            known = efficiency.dropna()
+            rows.append({"model": model, "metric": c, "passes": passes_text(get_metric(m.name)(**m.params).passes()),
+                         "ms_per_image": float(ms.median()) if len(ms) else float("nan"),
+                         "budget_ms_per_image": float((ms[known.index] / known).median()) if len(known) else float("nan"),
+                         "efficiency": float(known.median()) if len(known) else float("nan"),
+                         "efficiency_min": float(known.min()) if len(known) else float("nan"),
+                         "efficiency_max": float(known.max()) if len(known) else float("nan")})
     return pd.DataFrame(rows)
 
 

@@ -38,7 +38,7 @@ def main(out: Path) -> None:
     published = pd.read_csv(out / "clone" / "results" / "synthetic-fundus" / "leaderboard.csv").set_index("implementation")
     board = pd.read_csv(full / "leaderboard.csv").set_index("implementation")
     quality = [c for c in published.columns if published[c].dtype.kind == "f" and not c.startswith(("runtime", "peak", "efficiency"))
-               and not c.endswith("ms_per_image")]
+               and not c.endswith(("ms_per_image", "_efficiency"))]
     drift = (board.loc[published.index, quality] - published[quality]).abs().max().max()
     print(f"fresh run vs published leaderboard, max |diff| over quality columns: {drift}")
     f16 = pd.read_csv(half / "leaderboard.csv").set_index("implementation").loc[published.index]

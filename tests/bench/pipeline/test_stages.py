@@ -27,7 +27,7 @@ def cache(tmp_path, monkeypatch):
 
 def quality(board: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard without the columns that measure time or memory."""
-    keep = [c for c in board.columns if not c.startswith(("runtime", "peak_memory", "efficiency")) and not c.endswith("ms_per_image")]
+    keep = [c for c in board.columns if not c.startswith(("runtime", "peak_memory", "efficiency")) and not c.endswith(("ms_per_image", "_efficiency"))]
     return board[keep].sort_values(["model", "implementation"]).reset_index(drop=True)
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from bench.core.config import MetricConfig
-from bench.pipeline.records import ExplainRecord, Failure, Implementation, ModelInfo, ScoreRecord
+from bench.pipeline.records import CalibrationRecord, ExplainRecord, Failure, Implementation, ModelInfo, ScoreRecord
 from bench.reporting.bootstrap import bootstrap_ci
-from bench.reporting.tables import IncomparableRecords, StoredRun, build_leaderboard, score_table
+from bench.reporting.tables import IncomparableRecords, StoredRun, build_leaderboard, cost_table, score_table
 from tests.suites import tiny_suite
 
 
@@ -108,3 +108,30 @@ def test_markdown_splits_metrics_by_family_into_narrow_tables_with_baselines_las
         assert all(line.count(" | ") + 1 <= 10 for line in rows)
         assert [r.split(" | ")[0] for r in rows[1:]] == ["| `a`", "| `z`", "| `baseline.random`"]
     assert tables[0][2].count("↑") == 6 and tables[1][2].count("↑") == 5  # 11 localisation columns split evenly
+
+
+@pytest.mark.parametrize("metric, passes_ms", [
+    (MetricConfig("deletion_auc", {"steps": 9}), 10 * 2.0),  # 10 forwards at 2 ms
+    (MetricConfig("max_sensitivity", {"samples": 4}), 4 * 30.0),  # 4 explains at the row's 30 ms per image
+    (MetricConfig("iou_topk"), 0.0),
+])
+def test_metric_efficiency_is_its_time_over_its_passes_at_the_calibrated_speed(metric: MetricConfig, passes_ms: float) -> None:
+    run = _run(("a", [0.1, 0.2, 0.3, 0.4], "d", 0), metric=metric)
+    explain, (_, score) = run.explains[0], run.scores[0]
+    run = dataclasses.replace(
+        run,
+        explains=[dataclasses.replace(explain, explain_seconds=4 * 0.030)],
+        scores=[(metric, dataclasses.replace(score, seconds=4 * 0.050))],
+        calibrations=[CalibrationRecord(suite="tiny", suite_version=1, dataset_digest="d", device="cpu", key="c", model=explain.model,
+                                        forward_ms=2.0, backward_ms=3.0, batch_size=4)],
+    )
+    costs = cost_table(run).set_index("cost")["value"]
+    assert costs["metric_ms_per_image"] == pytest.approx(50.0)
+    assert costs["metric_budget_ms_per_image"] == pytest.approx(passes_ms)
+    efficiency = costs["metric_efficiency"]
+    assert efficiency is None or np.isnan(efficiency) if passes_ms == 0 else efficiency == pytest.approx(50.0 / passes_ms)
+
+
+def test_no_metric_efficiency_without_a_calibration() -> None:
+    costs = cost_table(_run(("a", [0.1, 0.2], "d", 0), metric=MetricConfig("deletion_auc")))
+    assert set(costs["cost"]) == {"explain_ms_per_image", "metric_ms_per_image"}
