@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from bench.models.fast_path import fast_layout
+
 
 class LayerCapture:
     """What a capture saw: the layer's output as a leaf tensor that requires grad."""
@@ -65,7 +67,7 @@ def forward_capture(model: nn.Module, outputs: dict[str, nn.Module], x: torch.Te
     handles += [m.register_forward_hook(hook(n, True)) for n, m in (inputs or {}).items()]
     try:
         with torch.no_grad():
-            result = model(x)
+            result = model(fast_layout(x))
     finally:
         for h in handles:
             h.remove()
@@ -77,6 +79,6 @@ def forward_replacing(model: nn.Module, layer: nn.Module, x: torch.Tensor, repla
     handle = layer.register_forward_hook(lambda module, args, output: replacement)
     try:
         with torch.no_grad():
-            return model(x)
+            return model(fast_layout(x))
     finally:
         handle.remove()

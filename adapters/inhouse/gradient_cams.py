@@ -12,6 +12,7 @@ from torch import nn
 
 from adapters.inhouse.activations import capture_layer
 from bench.core.explainer import Explainer
+from bench.models.fast_path import fast_layout
 from bench.models.layers import resolve_layer
 
 
@@ -22,7 +23,7 @@ def _spatial(t: torch.Tensor) -> tuple[int, ...]:
 def layer_activation_and_gradient(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, dS_target/dA) at layer for inputs x, both detached."""
     with capture_layer(layer) as cap:
-        score = model(x).gather(1, target.view(-1, 1)).sum()
+        score = model(fast_layout(x)).gather(1, target.view(-1, 1)).sum()
         activation = cap.activation
         (grad,) = torch.autograd.grad(score, activation)
     return activation.detach(), grad

@@ -14,6 +14,7 @@ from torch.overrides import TorchFunctionMode
 from adapters.inhouse.gradient_cams import GradCAM
 from adapters.inhouse.input_gradients import InputGradientMethod
 from bench.core.errors import BenchError
+from bench.models.fast_path import fast_layout
 
 
 class _GuidedReLU(torch.autograd.Function):
@@ -48,13 +49,13 @@ def guided_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
     """d logit_target / dx with every ReLU's backward guided; an error for a model without ReLUs."""
     mode = _GuidedMode()
     with torch.enable_grad():
-        leaf = x.detach().requires_grad_(True)
+        leaf = fast_layout(x.detach()).requires_grad_(True)
         with mode:
             scores = model(leaf).gather(1, target.view(-1, 1)).sum()
         (grad,) = torch.autograd.grad(scores, leaf)
     if mode.replaced == 0:
         raise BenchError(f"{type(model).__name__} applies no ReLU; guided backpropagation is undefined for it")
-    return grad
+    return grad.contiguous()
 
 
 class GuidedBackprop(InputGradientMethod):

@@ -8,6 +8,7 @@ from torch import nn
 
 from adapters.inhouse.input_gradients import InputGradientMethod, input_gradient
 from bench.metrics.reference_inputs import reference_input
+from bench.models.fast_path import infer
 from bench.utils.chunking import chunk_size, run_chunked
 
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
@@ -74,8 +75,7 @@ class IntegratedGradients(InputGradientMethod):
 
         grads = run_chunked(weighted_grads, n * m, chunk_size(x, self.memory_budget_mib, backward=True))
         attribution = delta * grads.view(n, m, *x.shape[1:]).sum(1)
-        with torch.no_grad():
-            ends = self.model(torch.cat([x, base])).gather(1, target.repeat(2).view(-1, 1)).squeeze(1)
+        ends = infer(self.model, torch.cat([x, base])).gather(1, target.repeat(2).view(-1, 1)).squeeze(1)
         gap = ends[:n] - ends[n:]
         self.completeness_error = ((attribution.flatten(1).sum(1) - gap).abs() / gap.abs().clamp_min(1e-12)).detach()
         return attribution

@@ -17,7 +17,7 @@ from bench.data.images import SplitData
 from bench.metrics import CurveMetric, Metric, MetricContext, get_metric
 from bench.metrics.agreement import MEASURES, all_pairs
 from bench.models.classifier_metrics import classifier_report
-from bench.models.fast_path import infer
+from bench.models.fast_path import fast_layout, infer
 from bench.models.preprocessing import preprocessing_of
 from bench.pipeline import map_codec
 from bench.pipeline.records import (
@@ -358,7 +358,7 @@ def model_pass_ms(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, de
         infer(model, x)
 
     def forward_backward() -> None:
-        leaf = x.detach().requires_grad_(True)
+        leaf = fast_layout(x.detach()).requires_grad_(True)
         torch.autograd.grad(model(leaf).gather(1, target.view(-1, 1)).sum(), leaf)
 
     f = time_call(forward, device=device, batch_size=len(x), warmup=1, repeats=repeats).median_ms

@@ -49,3 +49,24 @@ def test_infer_on_cuda_is_the_cpu_forward_up_to_round_off() -> None:
         on_gpu = infer(model.cuda(), x.cuda())
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), reference, rtol=1e-4, atol=1e-4)
+
+
+def test_gradients_through_the_channels_last_layout_are_the_plain_gradients_up_to_round_off() -> None:
+    from adapters.inhouse.gradient_cams import layer_activation_and_gradient
+    from adapters.inhouse.input_gradients import input_gradient
+
+    torch.manual_seed(0)
+    model, x, target = torchvision.models.resnet18(num_classes=3).eval(), torch.randn(6, 3, 64, 64), torch.tensor([0, 1, 2, 0, 1, 2])
+    leaf = x.clone().requires_grad_(True)
+    activation = {}
+    handle = model.layer4.register_forward_hook(lambda m, a, out: activation.setdefault("a", out))
+    score = model(leaf).gather(1, target.view(-1, 1)).sum()
+    handle.remove()
+    plain_input, plain_layer = torch.autograd.grad(score, [leaf, activation["a"]])
+
+    grad, _ = input_gradient(model, x, target)
+    assert grad.is_contiguous()
+    torch.testing.assert_close(grad, plain_input, rtol=1e-4, atol=1e-6)
+    a, g = layer_activation_and_gradient(model, model.layer4, x, target)
+    torch.testing.assert_close(a, activation["a"].detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g, plain_layer, rtol=1e-4, atol=1e-6)
