@@ -64,8 +64,9 @@ class GradCamLibExplainer(ThirdPartyExplainer):
         if self.cam.uses_gradients:
             loss = sum(t(o) for t, o in zip(targets, outputs))
             loss.backward(retain_graph=True)
-        activations = self.cam.activations_and_grads.activations[0].cpu().numpy()
-        grads = self.cam.activations_and_grads.gradients[0].cpu().numpy() if self.cam.uses_gradients else None
+        # Under bfloat16 autocast the hooks hold bfloat16 tensors, which numpy cannot take; widening to float32 is exact.
+        activations = self.cam.activations_and_grads.activations[0].float().cpu().numpy()
+        grads = self.cam.activations_and_grads.gradients[0].float().cpu().numpy() if self.cam.uses_gradients else None
         return np.maximum(self.cam.get_cam_image(x, self.layer, targets, activations, grads, False), 0)
 
     def _attribute(self, x, target, seeds):  # noqa: ANN001, ANN202

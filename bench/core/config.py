@@ -21,6 +21,7 @@ from bench.data.layout import SPLITS
 from bench.data.sources import DATA_SOURCES
 from bench.data.synthetic import LABELS, default_counts
 from bench.models.architectures import parse_arch, torchvision_names
+from bench.models.precision import CUDA_ONLY, PRECISIONS
 
 # Config is read before any model exists (bench validate, planning): it imports neither torch nor the trainer,
 # so the training settings and the layout `bench train` writes are defined here and bench.models.training imports them.
@@ -182,10 +183,12 @@ class MetricConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """[run]: batching, device, which class is explained ("label", "predicted" or a class index), shard size and where results go."""
+    """[run]: batching, device, which class is explained ("label", "predicted" or a class index), shard size, where results go,
+    and the precision of the model's passes ("float32", or autocast to "bfloat16", or "float16" on CUDA)."""
 
     batch_size: int = 16
     device: str = "auto"
+    precision: str = "float32"
     target: Any = "label"
     shard_size: int = 50
     results: str = "results"
@@ -697,6 +700,9 @@ def _check_metrics(found: SuiteProblems, entries: list[MetricConfig], methods: l
 def _check_settings(found: SuiteProblems, cfg: SuiteConfig) -> None:
     run = cfg.run
     _check_choice(found, "run.device", run.device, DEVICES)
+    _check_choice(found, "run.precision", run.precision, tuple(PRECISIONS))
+    if run.precision in CUDA_ONLY and run.device == "cpu":
+        found.add("run.precision", f"{run.precision} autocast runs on CUDA only and run.device is 'cpu'; use bfloat16 or float32")
     if isinstance(run.target, str):
         _check_choice(found, "run.target", run.target, TARGETS)
     elif isinstance(run.target, bool) or not isinstance(run.target, int) or run.target < 0:

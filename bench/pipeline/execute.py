@@ -18,6 +18,7 @@ from bench.metrics import CurveMetric, Metric, MetricContext, get_metric
 from bench.metrics.agreement import MEASURES, all_pairs
 from bench.models.classifier_metrics import classifier_report
 from bench.models.fast_path import fast_layout, infer
+from bench.models.precision import autocast, precision_agreement
 from bench.models.preprocessing import preprocessing_of
 from bench.pipeline import map_codec
 from bench.pipeline.records import (
@@ -139,17 +140,23 @@ def _explain_shard(
     preprocessing = preprocessing_of(explainer.model)
     maps = torch.full((len(samples), *spatial), float("nan"), device=ws.device)
     failures, diagnostics, seconds = [], {}, 0.0
+    precision = ws.cfg.run.precision
     for start in range(0, len(samples), ws.cfg.run.batch_size):
         batch = slice(start, start + ws.cfg.run.batch_size)
         x = preprocessing.normalise(samples.inputs[batch].to(ws.device))
         began = time.perf_counter()
         try:
-            maps[batch] = explain(x, targets[batch].to(ws.device), seeds[batch])
+            with autocast(precision, ws.device):
+                maps[batch] = explain(x, targets[batch].to(ws.device), seeds[batch])
         except Exception as err:  # one method failing on one batch must not stop the run
             failures.append(Failure("explain", samples.ids[batch], error_text(err)))
             continue
         seconds += time.perf_counter() - began
-        for name, values in explainer.diagnostics().items():
+        found = explainer.diagnostics()
+        if precision != "float32" and start == 0:
+            # The shard's first batch again in float32: what the reduced precision changed, recorded with the results.
+            found = {**found, **precision_agreement(maps[batch], explain(x, targets[batch].to(ws.device), seeds[batch]))}
+        for name, values in found.items():
             diagnostics.setdefault(name, {}).update(zip(samples.ids[batch], values.detach().cpu().tolist()))
     return maps, failures, {k: [v.get(s) for s in samples.ids] for k, v in diagnostics.items()}, seconds
 
@@ -243,12 +250,13 @@ def _score(
         for s, metric in metrics:
             began = time.perf_counter()
             try:
+                with autocast(cfg.run.precision, ws.device):
+                    result = metric.curve(ctx) if s.key in points else metric(ctx)
                 if s.key in points:
-                    curve = metric.curve(ctx)
-                    values[s.key][batch] = metric.summarise(curve, ctx).detach().float().cpu()
-                    points[s.key][batch] = curve.detach().float().cpu()
+                    values[s.key][batch] = metric.summarise(result, ctx).detach().float().cpu()
+                    points[s.key][batch] = result.detach().float().cpu()
                 else:
-                    values[s.key][batch] = metric(ctx).detach().float().cpu()
+                    values[s.key][batch] = result.detach().float().cpu()
             except Exception as err:
                 failures[s.key].append(Failure("metric", ids, error_text(err), metric=s.metric.column()))
                 continue
@@ -377,7 +385,8 @@ def run_calibrate(unit: Unit, ws: Workspace) -> None:
     """Measure the model's pass cost on this device (it also warms caches before the timed methods)."""
     model, _, info = ws.model(unit.model)
     x, target = _timing_inputs(unit, ws)
-    ms = model_pass_ms(model, x, target, device=ws.device, repeats=5)
+    with autocast(ws.cfg.run.precision, ws.device):
+        ms = model_pass_ms(model, x, target, device=ws.device, repeats=5)
     ws.store.write(
         CalibrationRecord(**_header(unit, ws), model=info, forward_ms=ms["forward"], backward_ms=ms["backward"], batch_size=len(x))
     )
@@ -398,7 +407,7 @@ def run_timing(unit: Unit, ws: Workspace, calibration: CalibrationRecord) -> Non
     x, target = _timing_inputs(unit, ws)
     seeds = explain_seeds(ws, unit.method, unit.sample_ids)
     try:
-        with _explainer(unit.method, model, info) as explainer:
+        with _explainer(unit.method, model, info) as explainer, autocast(ws.cfg.run.precision, ws.device):
             call = lambda: explainer.attribute(x, target, seeds=seeds)  # noqa: E731
             timing = time_call(call, device=ws.device, batch_size=len(x), warmup=m.warmup, repeats=m.repeats)
             memory = peak_memory_mib(call, device=ws.device) if m.memory else float("nan")

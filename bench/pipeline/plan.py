@@ -94,6 +94,9 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
         "image_size": cfg.data.image_size,
         "target": cfg.run.target,
     }
+    # float32 adds nothing, so records of runs from before the setting existed keep their keys.
+    precision = {} if cfg.run.precision == "float32" else {"precision": cfg.run.precision}
+    common.update(precision)
     shards = [tuple(sample_ids[i : i + cfg.run.shard_size]) for i in range(0, len(sample_ids), cfg.run.shard_size)]
     samples_sha = hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
     models = shared_trainings(tuple(model_ref(m, data) for m in cfg.models))
@@ -153,7 +156,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
                 )
         if cfg.measure.enabled:
             timing_ids = tuple(sample_ids[: cfg.measure.batch_size])
-            calibrate = unit_key({**identity, "kind": "calibrate", "device": device, "samples": timing_ids})
+            calibrate = unit_key({**identity, **precision, "kind": "calibrate", "device": device, "samples": timing_ids})
             units.append(Unit(calibrate, "calibrate", model, sample_ids=timing_ids))
             for method in cfg.methods:
                 logical = unit_key(

@@ -18,6 +18,7 @@ from bench.core.config import MetricConfig, SuiteConfig
 from bench.core.errors import BenchError
 from bench.data.suite_data import SuiteData, prepare_data
 from bench.metrics import get_metric
+from bench.models.precision import check_precision
 from bench.pipeline.execute import Job
 from bench.pipeline.executors import Shard, pending_phases, pending_training, run_processes, run_ray, run_serial
 from bench.pipeline.plan import Plan, plan_suite
@@ -124,6 +125,7 @@ def plan(cfg: SuiteConfig, data: SuiteData, device: torch.device) -> Plan:
 
 def execute(plan_: Plan, cfg: SuiteConfig, data: SuiteData, device: torch.device, how: Execution = Execution()) -> list:
     """Stage 3: run the plan's missing units (those of this shard only, when sharded); returns the jobs run here."""
+    check_precision(cfg.run.precision, device)
     ws = Workspace(cfg, data, device, {ref.name: ref for ref in plan_.models})
 
     def run(phases: list[list[Job]], alone: list[Job]) -> list[Job]:
@@ -290,6 +292,7 @@ def run_suite(cfg: SuiteConfig, *, device: torch.device | None = None, how: Exec
     """Prepare, plan, execute what is missing, publish; stored units the plan no longer names are kept unless prune is set."""
     started = time.time()
     device = device or resolve_device(cfg.run.device)
+    check_precision(cfg.run.precision, device)
     data = prepare(cfg)
     the_plan = plan(cfg, data, device)
     out_dir = cfg.results_dir()

@@ -65,7 +65,21 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines += metric_cost_markdown(metric_costs(rows, cfg))
+        lines += precision_markdown(rows, labels, cfg.run.precision)
     return "\n".join(lines)
+
+
+def precision_markdown(rows: pd.DataFrame, labels: list[str], precision: str) -> list[str]:
+    """A reduced-precision run's maps against float32's, per implementation (nothing for a float32 run)."""
+    if precision == "float32" or "float32_spearman_mean" not in rows:
+        return []
+    lines = [f"### {precision} against float32", "",
+             f"Every model pass ran under {precision} autocast; each shard's first batch was explained again in float32. "
+             "Spearman: rank correlation of the two maps; relative error: ||map - float32 map|| / ||float32 map||; means over those samples.", "",
+             "| implementation | Spearman | relative error |", "|---|---|---|"]
+    for label, (_, r) in zip(labels, rows.iterrows()):
+        lines.append(f"| {label} | {_fmt(r['float32_spearman_mean'], 4)} | {_fmt(r.get('float32_relative_error_mean'), 4)} |")
+    return lines + [""]
 
 
 def metric_cost_markdown(costs: pd.DataFrame) -> list[str]:

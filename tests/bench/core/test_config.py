@@ -363,6 +363,24 @@ def test_parse_suite_names_the_given_file(data_root: Path) -> None:
     assert str(info.value).startswith("virtual.toml: run.device: ")
 
 
+@pytest.mark.parametrize("run, message", [
+    ({"precision": "int8"}, "run.precision: "),
+    ({"precision": "float16", "device": "cpu"}, "run.precision: float16 autocast runs on CUDA only"),
+])
+def test_a_precision_the_device_cannot_run_is_refused_naming_the_field(data_root: Path, run: dict, message: str) -> None:
+    suite = minimal_suite(data_root)
+    suite["run"] = run
+    with pytest.raises(ConfigError) as info:
+        parse_suite(suite, "virtual.toml")
+    assert str(info.value).startswith(f"virtual.toml: {message}")
+
+
+def test_bfloat16_is_accepted_on_the_cpu(data_root: Path) -> None:
+    suite = minimal_suite(data_root)
+    suite["run"] = {"precision": "bfloat16", "device": "cpu"}
+    assert parse_suite(suite, "virtual.toml").run.precision == "bfloat16"
+
+
 # --------------------------------------------------------------------------- fingerprint
 
 

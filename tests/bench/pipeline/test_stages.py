@@ -384,3 +384,36 @@ def test_a_suite_on_cuda_publishes_the_cpu_leaderboard(tmp_path, cache) -> None:
     a = pd.read_csv(on_cpu.results_dir() / "leaderboard.csv").set_index("implementation")[columns]
     b = pd.read_csv(on_gpu.results_dir() / "leaderboard.csv").set_index("implementation")[columns]
     pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), atol=0.02, rtol=0)
+
+
+def _run_at(tmp_path, precision: str, results: str, device: str = "cpu"):
+    ig = '[[methods]]\nname = "inhouse.integrated_gradients"\nparams = { steps = 4 }\n[[methods]]\nname = "gradcam.gradcam"\n'
+    cfg = tiny_suite(tmp_path, results=results, methods=METHODS + ig, extra='[[metrics]]\nname = "deletion_auc"\nparams = { steps = 10 }\n')
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, precision=precision, device=device))
+    run_suite(cfg)
+    return cfg, pd.read_csv(cfg.results_dir() / "leaderboard.csv").set_index("implementation")
+
+
+def test_a_bfloat16_run_is_its_own_units_records_its_agreement_with_float32_and_stays_close(tmp_path, cache) -> None:
+    full_cfg, full = _run_at(tmp_path, "float32", "f32")
+    half_cfg, half = _run_at(tmp_path, "bfloat16", "bf16")
+    assert not set(RecordStore(full_cfg.results_dir() / "records").keys()) & set(RecordStore(half_cfg.results_dir() / "records").keys())
+    assert "float32_spearman_mean" not in full and (half["failures"] == 0).all()
+    # CAMs barely move in bfloat16; IG sums few gradients of a barely trained model, so it moves more, but stays ranked alike.
+    for cam in ("inhouse.gradcam", "gradcam.gradcam"):
+        assert half.loc[cam, "float32_spearman_mean"] > 0.99 and half.loc[cam, "float32_relative_error_mean"] < 0.02
+    assert half.loc["inhouse.integrated_gradients", "float32_spearman_mean"] > 0.8
+    assert half.loc["baseline.random", "float32_relative_error_mean"] == 0
+    columns = [m.column() for m in full_cfg.metrics]
+    pd.testing.assert_frame_equal(full[columns].sort_index(), half[columns].sort_index(), atol=0.05, rtol=0)
+    assert "### bfloat16 against float32" in (half_cfg.results_dir() / "leaderboard.md").read_text()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_float16_run_on_cuda_stays_close_to_float32(tmp_path, cache) -> None:
+    full_cfg, full = _run_at(tmp_path, "float32", "f32")
+    _, half = _run_at(tmp_path, "float16", "f16", device="cuda")
+    assert (half["failures"] == 0).all() and (half.loc[["inhouse.gradcam", "gradcam.gradcam"], "float32_spearman_mean"] > 0.99).all()
+    columns = [m.column() for m in full_cfg.metrics]
+    pd.testing.assert_frame_equal(full[columns].sort_index(), half[columns].sort_index(), atol=0.05, rtol=0)
