@@ -30,6 +30,7 @@ SELECT_KEYS = ("roc_auc", "accuracy", "loss")
 TARGETS = ("label", "predicted")
 NORMALISATIONS = ("auto", "imagenet", "dataset", "none")
 MAP_DTYPES = ("float16", "float32")
+MEASURED_SEEDS = ("all", "first")
 DEVICES = ("auto", "cpu", "cuda")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -196,13 +197,15 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """[measure]: the separate timing and memory runs."""
+    """[measure]: the separate timing and memory runs; seeds = "first" times only the first training seed of each setting
+    (the seeds' weights differ, their cost does not), "all" every seed."""
 
     enabled: bool = True
     batch_size: int = 8
     warmup: int = 2
     repeats: int = 7
     memory: bool = True
+    seeds: str = "all"
 
 
 @dataclass(frozen=True)
@@ -712,6 +715,7 @@ def _check_settings(found: SuiteProblems, cfg: SuiteConfig) -> None:
     _check_positive(found, "measure.batch_size", cfg.measure.batch_size)
     _check_positive(found, "measure.repeats", cfg.measure.repeats)
     _check_positive(found, "measure.warmup", cfg.measure.warmup, allow_zero=True)
+    _check_choice(found, "measure.seeds", cfg.measure.seeds, MEASURED_SEEDS)
     _check_positive(found, "leaderboard.bootstrap", cfg.leaderboard.bootstrap)
     _check_positive(found, "store.maps_limit", cfg.store.maps_limit, allow_zero=True)
     _check_choice(found, "store.maps_dtype", cfg.store.maps_dtype, MAP_DTYPES)

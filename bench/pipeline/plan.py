@@ -103,6 +103,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
     groups = method_groups(cfg) if cfg.agreement.enabled else {}
     units: list[Unit] = []
     trainings: set[str] = set()
+    timed_settings: set[str] = set()
     for model in models:
         identity = {"model": model.fingerprint, "layer": model.config.target_layer}
         if model.config.checkpoint_epoch:
@@ -154,7 +155,9 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
                 units.append(
                     Unit(key, "agreement", model, shard=shard, sample_ids=ids, members=members, family=name, member_keys=member_keys)
                 )
-        if cfg.measure.enabled:
+        timed = cfg.measure.enabled and (cfg.measure.seeds == "all" or (model.config.setting or model.name) not in timed_settings)
+        timed_settings.add(model.config.setting or model.name)
+        if timed:
             timing_ids = tuple(sample_ids[: cfg.measure.batch_size])
             calibrate = unit_key({**identity, **precision, "kind": "calibrate", "device": device, "samples": timing_ids})
             units.append(Unit(calibrate, "calibrate", model, sample_ids=timing_ids))
@@ -165,7 +168,8 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
                         **identity,
                         "kind": "timing",
                         "method": method_identity(method),
-                        "measure": asdict(cfg.measure),
+                        # Which seeds are timed decides which units exist, not what one measures.
+                        "measure": {k: v for k, v in asdict(cfg.measure).items() if k != "seeds"},
                         "samples": timing_ids,
                     }
                 )

@@ -54,6 +54,20 @@ def test_checkpoints_along_one_training_share_it_and_seeds_train_apart(tmp_path,
     assert explains[(early.name, "inhouse.gradcam", 0)] != explains[(base.name, "inhouse.gradcam", 0)]
 
 
+def test_timing_the_first_seed_times_each_setting_once_with_the_same_keys(tmp_path, cache) -> None:
+    every = _plan(tiny_suite(tmp_path, model=GRID, measure=True))
+    path = Path(tiny_suite(tmp_path, model=GRID, measure=True).path)
+    path.write_text(path.read_text().replace("[measure]\n", '[measure]\nseeds = "first"\n'))
+    first = _plan(load_suite(path))
+    timed = lambda plan: {(u.model.name, u.key) for u in plan.units if u.kind in ("calibrate", "timing")}  # noqa: E731
+    assert {name for name, _ in timed(every)} == {"tiny-resnet[base,seed=0]", "tiny-resnet[base,seed=1]", "tiny-resnet[epoch=1,seed=0]",
+                                                   "tiny-resnet[epoch=1,seed=1]"}
+    assert {name for name, _ in timed(first)} == {"tiny-resnet[base,seed=0]", "tiny-resnet[epoch=1,seed=0]"}
+    assert timed(first) < timed(every)
+    untimed = lambda plan: [u.key for u in plan.units if u.kind not in ("calibrate", "timing")]  # noqa: E731
+    assert untimed(first) == untimed(every)
+
+
 def test_an_entry_without_a_grid_keeps_its_unit_keys(tmp_path, cache) -> None:
     plain = _plan(tiny_suite(tmp_path))
     spelled = _plan(tiny_suite(tmp_path, model='design = "grid"\nsweep = {}\nepochs = []'))
