@@ -220,14 +220,14 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
     metric_s: dict[tuple, float] = defaultdict(float)
     for metric, s in run.scores:
         metric_s[(row_key(s), metric.column())] += s.seconds
-    budget_s = metric_budget_seconds(run)
+    budgets = metric_budgets(run)
     for (key, column), seconds in metric_s.items():
-        base, images = {**dict(zip(ID_COLUMNS, key)), "metric": column}, max(len(samples[key]), 1)
-        rows.append({**base, "cost": "metric_ms_per_image", "value": 1000 * seconds / images})
-        budget = budget_s.get((key, column))
-        if budget is not None:
-            rows.append({**base, "cost": "metric_budget_ms_per_image", "value": 1000 * budget / images})
-            rows.append({**base, "cost": "metric_efficiency", "value": seconds / budget if budget > 0 else None})
+        base = {**dict(zip(ID_COLUMNS, key)), "metric": column}
+        rows.append({**base, "cost": "metric_ms_per_image", "value": 1000 * seconds / max(len(samples[key]), 1)})
+        if (key, column) in budgets:
+            budget, measured, images = budgets[(key, column)]
+            rows.append({**base, "cost": "metric_budget_ms_per_image", "value": 1000 * budget / max(images, 1)})
+            rows.append({**base, "cost": "metric_efficiency", "value": measured / budget if budget > 0 else None})
     # A setting's seeds are timed apart: its cost is their mean.
     timed: dict[tuple, list[float]] = defaultdict(list)
     for t in run.timings:
@@ -241,23 +241,24 @@ def cost_table(run: StoredRun) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, "cost", "metric", "value"])
 
 
-def metric_budget_seconds(run: StoredRun) -> dict[tuple, float]:
-    """Seconds each (row, metric column) would cost at its pass budget: the metric's passes per sample at its model's
-    calibrated pass speed, and its explain calls at the row's measured explain cost; rows without a calibration are left out."""
-    calibration = {c.model.name: c for c in run.calibrations}
+def metric_budgets(run: StoredRun) -> dict[tuple, tuple[float, float, int]]:
+    """Per (row, metric column): (seconds at its pass budget, seconds measured, images) over the score records that have a
+    budget. The budget is the metric's passes per sample at its model's calibrated pass speed (a model of the same setting
+    stands in when only one seed was timed) and its explain calls at the explain unit's measured cost."""
+    calibration = {setting_of(c.model): c for c in run.calibrations} | {c.model.name: c for c in run.calibrations}
     explain_ms = {e.key: 1000 * e.explain_seconds / max(len(e.sample_ids), 1) for e in run.explains}
-    budget: dict[tuple, float] = defaultdict(float)
+    budgets: dict[tuple, tuple[float, float, int]] = {}
     for metric, s in run.scores:
-        c = calibration.get(s.model.name)
-        if c is None:
-            continue
+        c = calibration.get(s.model.name) or calibration.get(setting_of(s.model))
         passes = get_metric(metric.name)(**metric.params).passes()
         explain = explain_ms.get(s.explain_key)
-        if passes.get("explain") and explain is None:
+        if c is None or (passes.get("explain") and explain is None):
             continue
         ms = passes.get("forward", 0) * c.forward_ms + passes.get("backward", 0) * c.backward_ms + passes.get("explain", 0) * (explain or 0.0)
-        budget[(row_key(s), metric.column())] += ms * len(s.sample_ids) / 1000
-    return dict(budget)
+        key = (row_key(s), metric.column())
+        budget, seconds, images = budgets.get(key, (0.0, 0.0, 0))
+        budgets[key] = (budget + ms * len(s.sample_ids) / 1000, seconds + s.seconds, images + len(s.sample_ids))
+    return budgets
 
 
 TIMING_COSTS = {

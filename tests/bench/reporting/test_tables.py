@@ -135,3 +135,19 @@ def test_metric_efficiency_is_its_time_over_its_passes_at_the_calibrated_speed(m
 def test_no_metric_efficiency_without_a_calibration() -> None:
     costs = cost_table(_run(("a", [0.1, 0.2], "d", 0), metric=MetricConfig("deletion_auc")))
     assert set(costs["cost"]) == {"explain_ms_per_image", "metric_ms_per_image"}
+
+
+def test_seeds_of_a_setting_share_the_calibration_of_the_one_seed_timed() -> None:
+    metric = MetricConfig("deletion_auc", {"steps": 9})
+    base = _run(("a", [0.1, 0.2], "d", 0), metric=metric)
+    explains, scores = [], []
+    for seed in (0, 1):
+        model = ModelInfo(f"m[seed={seed}]", f"fp{seed}", f"x{seed}", "layer4", setting="m")
+        explain = dataclasses.replace(base.explains[0], key=f"e{seed}", model=model, explain_seconds=0.01)
+        explains.append(explain)
+        scores.append((metric, dataclasses.replace(base.scores[0][1], key=f"s{seed}", explain_key=f"e{seed}", model=model, seconds=2 * 0.04)))
+    calibration = CalibrationRecord(suite="tiny", suite_version=1, dataset_digest="d", device="cpu", key="c", model=explains[0].model,
+                                    forward_ms=2.0, backward_ms=3.0, batch_size=2)
+    costs = cost_table(StoredRun(explains, scores, [], [], [], [calibration])).set_index("cost")["value"]
+    assert costs["metric_budget_ms_per_image"] == pytest.approx(20.0)
+    assert costs["metric_efficiency"] == pytest.approx(40.0 / 20.0)
