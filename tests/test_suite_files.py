@@ -20,7 +20,7 @@ CORE = {"cam", "gradcam", "gradcam++", "scorecam", "integrated_gradients", "occl
 def _core_implementations() -> set[str]:
     """Every registered core-method adapter of the libraries the mission wraps."""
     return {name for name in registry.names()
-            if registry.get(name).method in CORE and registry.get(name).library in {"inhouse", "captum", "grad-cam"}}
+            if registry.get(name).method in CORE and registry.get(name).library in {"inhouse", "captum", "grad-cam", "torchcam"}}
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_the_glaucoma_suite_runs_each_core_method_in_every_library_that_has_it(g
     missing = _core_implementations() - {m.name for m in cfg.methods}
     assert not missing, f"{sorted(missing)} are missing from suites/glaucoma.toml"
     families = {registry.get(m.name).library for m in cfg.methods}
-    assert {"inhouse", "captum", "grad-cam", "baseline"} <= families
+    assert {"inhouse", "captum", "grad-cam", "torchcam", "baseline"} <= families
     categories = {m.name for m in cfg.metrics}
     assert {"deletion_auc", "insertion_auc", "road_morf", "average_drop", "max_sensitivity", "pointing_game"} <= categories
     assert cfg.measure.enabled and cfg.agreement.enabled

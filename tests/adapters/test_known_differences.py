@@ -38,9 +38,10 @@ def agree(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("method,others", [
-    ("gradcam", ["captum.gradcam", "gradcam.gradcam"]),
-    ("cam", ["captum.cam"]),
-    ("xgradcam", ["gradcam.xgradcam"]), ("layercam", ["gradcam.layercam"]), ("hirescam", ["gradcam.hirescam"]),
+    ("gradcam", ["captum.gradcam", "gradcam.gradcam", "torchcam.gradcam"]),
+    ("cam", ["captum.cam", "torchcam.cam"]),
+    ("xgradcam", ["gradcam.xgradcam", "torchcam.xgradcam"]), ("layercam", ["gradcam.layercam", "torchcam.layercam"]),
+    ("hirescam", ["gradcam.hirescam"]),
     ("ablationcam", ["gradcam.ablationcam"]),
     ("saliency", ["captum.saliency"]), ("gradient_x_input", ["captum.gradient_x_input"]),
     ("guided_backprop", ["captum.guided_backprop", "gradcam.guided_backprop"]),
@@ -84,6 +85,30 @@ def test_scorecam_weights_and_upsampling() -> None:
     paper = agree(explain("inhouse.scorecam", model, x, t), theirs)
     assert same[0] >= 0.9999 and same[1] < 1e-3
     assert paper[0] < 0.999
+
+
+def test_torchcam_scorecam_is_the_channel_softmax_variant_with_align_corners_false() -> None:
+    """TorchCAM subtracts p(x) before its channel softmax (which cancels) and upsamples with align_corners=False."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=2).eval()
+    x, t = X[:2, :, :64, :64].contiguous(), T[:2]
+    theirs = explain("torchcam.scorecam", model, x, t)
+    same = agree(explain("inhouse.scorecam", model, x, t, weights="channel_softmax", align_corners=False), theirs)
+    assert same[0] >= 0.9999 and same[1] < 1e-3
+    assert agree(explain("inhouse.scorecam", model, x, t), theirs)[0] < 0.999
+
+
+def test_torchcam_gradcampp_alpha_is_the_squared_gradient_undivided(resnet) -> None:
+    """TorchCAM 0.5 divides alpha in place on a boolean-indexed copy (alpha[mask].div_), so the division never reaches
+    alpha: its weights are sum_ij G^2 relu(G), not the closed form's alpha = G^2 / (2 G^2 + sum A G^3)."""
+    from adapters.inhouse.gradient_cams import layer_activation_and_gradient
+
+    a, g = layer_activation_and_gradient(resnet, resnet.layer4, X, T)
+    undivided = torch.relu(((g.pow(2) * torch.relu(g)).sum((2, 3), keepdim=True) * a).sum(1))
+    with registry.get("torchcam.gradcam++")(resnet, target_layer="layer4") as explainer:
+        theirs = explainer.attribute(X, T)
+    torch.testing.assert_close(theirs, undivided, rtol=1e-4, atol=1e-6 * float(undivided.abs().max()))
+    assert agree(explain("inhouse.gradcam++", resnet), explain("torchcam.gradcam++", resnet))[0] < 0.9999
 
 
 def test_eigencam_centring_and_sign(resnet) -> None:

@@ -11,9 +11,12 @@ from bench.core.conformance import FAMILIES, check_adapter, check_on_architectur
 CORE = {"inhouse.cam": {}, "captum.cam": {}, "inhouse.gradcam": {}, "captum.gradcam": {}, "gradcam.gradcam": {}, "inhouse.gradcam++": {},
         "gradcam.gradcam++": {}, "inhouse.scorecam": {}, "gradcam.scorecam": {"batch_size": 64}, "inhouse.integrated_gradients": {"steps": 4},
         "captum.integrated_gradients": {"steps": 4}, "inhouse.occlusion": {"window": 16, "stride": 16},
-        "captum.occlusion": {"window": 16, "stride": 16}}
-# What a refusal may say, by adapter: CAM needs a global-average-pooling + linear head; pytorch-grad-cam has no 1-D support.
-REFUSALS = {"inhouse.cam": "global average", "captum.cam": "global average", "gradcam.": "not 1"}
+        "captum.occlusion": {"window": 16, "stride": 16}, "torchcam.cam": {}, "torchcam.gradcam": {}, "torchcam.gradcam++": {},
+        "torchcam.scorecam": {"batch_size": 64}}
+# What a refusal may say, by adapter: CAM needs a global-average-pooling + linear head; pytorch-grad-cam and TorchCAM have
+# no 1-D support here.
+REFUSALS = {"inhouse.cam": "global average", "captum.cam": "global average", "torchcam.cam": "global average", "gradcam.": "not 1",
+            "torchcam.": "not 1"}
 
 
 @pytest.mark.slow
