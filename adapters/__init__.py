@@ -59,6 +59,7 @@ BUILTIN: dict[str, str] = {
     "torchcam.scorecam": "adapters.torchcam_methods:TorchCamScoreCAM",
     "torchcam.sscam": "adapters.torchcam_methods:TorchCamSSCAM",
     "torchcam.iscam": "adapters.torchcam_methods:TorchCamISCAM",
+    "zennit.lrp": "adapters.zennit_methods:ZennitLRP",
     "baseline.random": "adapters.baselines:RandomMap",
     "baseline.centre": "adapters.baselines:CentrePrior",
     "baseline.constant": "adapters.baselines:ConstantMap",

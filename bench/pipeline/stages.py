@@ -43,7 +43,7 @@ from bench.utils.jsonio import write_json
 from bench.utils.measure import device_description
 from bench.utils.progress import progress
 
-PACKAGES = ("torch", "torchvision", "numpy", "pandas", "captum", "grad-cam", "torchcam", "safetensors", "pillow")
+PACKAGES = ("torch", "torchvision", "numpy", "pandas", "captum", "grad-cam", "torchcam", "zennit", "safetensors", "pillow")
 MANIFEST = "manifest.json"
 PLAN = "plan.json"
 
