@@ -96,7 +96,7 @@ class TorchCamGradCAM(TorchCamExplainer):
 
 
 class TorchCamGradCAMPlusPlus(TorchCamExplainer):
-    """Its alpha denominator adds a fixed 1e-8 where the gradient terms vanish."""
+    """TorchCAM 0.5 leaves alpha at G^2: its in-place division acts on a boolean-indexed copy (pinned in test_known_differences)."""
 
     name, method, extractor = "torchcam.gradcam++", "gradcam++", "GradCAMpp"
 

@@ -247,10 +247,11 @@ def metric_budgets(run: StoredRun) -> dict[tuple, tuple[float, float, int]]:
     stands in when only one seed was timed) and its explain calls at the explain unit's measured cost."""
     calibration = {setting_of(c.model): c for c in run.calibrations} | {c.model.name: c for c in run.calibrations}
     explain_ms = {e.key: 1000 * e.explain_seconds / max(len(e.sample_ids), 1) for e in run.explains}
+    passes_of = {m.column(): get_metric(m.name)(**m.params).passes() for m, _ in run.scores}
     budgets: dict[tuple, tuple[float, float, int]] = {}
     for metric, s in run.scores:
         c = calibration.get(s.model.name) or calibration.get(setting_of(s.model))
-        passes = get_metric(metric.name)(**metric.params).passes()
+        passes = passes_of[metric.column()]
         explain = explain_ms.get(s.explain_key)
         if c is None or (passes.get("explain") and explain is None):
             continue
