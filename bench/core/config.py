@@ -19,7 +19,7 @@ from typing import Any
 from bench.core.errors import BenchError, ConfigError
 from bench.data.layout import SPLITS
 from bench.data.sources import DATA_SOURCES
-from bench.data.synthetic import LABELS, default_counts
+from bench.data.synthetic import LABELS, MARKER_REGION, default_counts
 from bench.models.architectures import parse_arch, torchvision_names
 from bench.models.precision import CUDA_ONLY, PRECISIONS
 
@@ -116,7 +116,9 @@ class ModelConfig:
     input statistics ("auto": ImageNet's with pretrained weights, else the train split's); mean and std override it.
     sweep = { field = [values] } expands the entry into a grid of models (design "grid", or "one_at_a_time" around the
     entry's own values), `seed` among them replicating every setting; epochs = [1, 2, ...] or "all" explains the
-    checkpoints saved along training (bench.core.model_grid).
+    checkpoints saved along training (bench.core.model_grid). train_data changes what the model is trained on against the
+    suite's [data] (what it is explained on): another root or manifest, or generator options ({ synthetic = { shortcut =
+    false } } trains a control without the shortcut marker).
     """
 
     name: str
@@ -134,6 +136,7 @@ class ModelConfig:
     sweep: dict[str, Any] = field(default_factory=dict)
     design: str = "grid"
     epochs: Any = field(default_factory=list)
+    train_data: dict[str, Any] = field(default_factory=dict)
     # Derived when the file is read: the entry a model came from, its setting (name without the seed), the factor values
     # recorded with every record, the factor a one-at-a-time point varies, the explained checkpoint (0: the selected one)
     # and the fields its entry swept (errors about them name the sweep).
@@ -160,7 +163,8 @@ class MetricConfig:
     sweep = { param = [v1, v2, ...] } expands into one entry per value (column label "<column>@param=v"); the
     entries of one sweep share `curve` (the unswept column) and record `sweep_param` and `sweep_value`, which the
     report draws as one curve (e.g. randomisation over blocks). methods = [adapter names] scores only those
-    methods' maps (for a metric too costly on some), every method when empty.
+    methods' maps (for a metric too costly on some), every method when empty. region scores a mask metric against a
+    further region of the data (e.g. "shortcut": the synthetic set's marker) instead of its main mask.
     """
 
     name: str
@@ -168,6 +172,7 @@ class MetricConfig:
     label: str = ""
     sweep: dict[str, Any] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
+    region: str = ""
     # Derived from `sweep` when the file is read, never written in it.
     curve: str = field(default="", metadata={"derived": True})
     sweep_param: str = field(default="", metadata={"derived": True})
@@ -177,9 +182,10 @@ class MetricConfig:
         """The leaderboard column for this metric."""
         if self.label:
             return self.label
+        region = f"[{self.region}]" if self.region else ""
         if not self.params:
-            return self.name
-        return f"{self.name}({','.join(f'{k}={v}' for k, v in sorted(self.params.items()))})"
+            return self.name + region
+        return f"{self.name}({','.join(f'{k}={v}' for k, v in sorted(self.params.items()))}){region}"
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,16 @@ class AgreementConfig:
 
 
 @dataclass(frozen=True)
+class ContrastConfig:
+    """[contrast]: how well each method's per-sample scores tell two model entries apart (e.g. a model trained with a
+    shortcut and its control): ROC-AUC over the explained samples, for each pair of their models with the same seed."""
+
+    positive: str = ""
+    negative: str = ""
+    columns: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """[store]: which canonical maps are kept (safetensors beside the records) for re-scoring and galleries, and in what precision."""
 
@@ -247,6 +263,7 @@ class SuiteConfig:
     leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
     agreement: AgreementConfig = field(default_factory=AgreementConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    contrast: ContrastConfig = field(default_factory=ContrastConfig)
     path: str = field(default="", metadata={"derived": True})
 
     def fingerprint(self) -> str:
@@ -600,7 +617,7 @@ def _check_count(found: SuiteProblems, key: str, count: Any) -> None:
         found.add(key, f"must be a whole number >= 0, got {count!r}")
 
 
-def _check_models(found: SuiteProblems, entries: list[ModelConfig]) -> list[ModelConfig]:
+def _check_models(found: SuiteProblems, entries: list[ModelConfig], data: DataConfig) -> list[ModelConfig]:
     from bench.core.model_grid import expand_models
 
     if not entries:
@@ -644,7 +661,39 @@ def _check_models(found: SuiteProblems, entries: list[ModelConfig]) -> list[Mode
         _check_positive(found, at_train("lr"), m.train.lr)
         _check_positive(found, at_train("weight_decay"), m.train.weight_decay, allow_zero=True)
         _check_choice(found, at_train("select"), m.train.select, SELECT_KEYS)
+        _check_train_data(found, f"{key}.train_data", m.train_data, data.source)
     return resolved
+
+
+# What a model's train_data may change against the suite's [data], per source: the explained data's layout stays.
+_TRAIN_DATA_KEYS = {"folder": ("root", "manifest"), "csv": ("root", "manifest"), "synthetic": ("synthetic",)}
+
+
+def _check_train_data(found: SuiteProblems, key: str, overrides: dict[str, Any], source: str) -> None:
+    allowed = _TRAIN_DATA_KEYS.get(source, ())
+    for name, value in overrides.items():
+        if name not in allowed:
+            found.add(f"{key}.{name}", f"not a training-data option of the {source!r} source (allowed: {', '.join(allowed) or 'none'})")
+        elif name == "synthetic":
+            if not isinstance(value, dict):
+                found.add(f"{key}.synthetic", f"expected a table of [data.synthetic] options, got {type(value).__name__}")
+                continue
+            _build(SyntheticData, value, found, f"{key}.synthetic")
+        elif not isinstance(value, str) or not value:
+            found.add(f"{key}.{name}", f"expected a non-empty path string, got {value!r}")
+
+
+def training_data_config(data: DataConfig, overrides: dict[str, Any]) -> DataConfig:
+    """The [data] a model with these train_data overrides trains on (generator options merged into the suite's)."""
+    if not overrides:
+        return data
+    changed = {k: v for k, v in overrides.items() if k != "synthetic"}
+    if "synthetic" in overrides:
+        changed["synthetic"] = dataclasses.replace(data.synthetic, **overrides["synthetic"])
+        # Another generated set needs its own folder: named after its options, beside the suite's.
+        digest = hashlib.sha256(json.dumps(overrides["synthetic"], sort_keys=True).encode()).hexdigest()[:8]
+        changed.setdefault("root", f"{data.root.rstrip('/')}-train-{digest}")
+    return dataclasses.replace(data, **changed)
 
 
 def _check_methods(found: SuiteProblems, methods: list[MethodConfig]) -> None:
@@ -674,7 +723,18 @@ def _check_methods(found: SuiteProblems, methods: list[MethodConfig]) -> None:
         seen.setdefault(identity, i)
 
 
-def _check_metrics(found: SuiteProblems, entries: list[MetricConfig], methods: list[MethodConfig]) -> list[MetricConfig]:
+def _check_region(found: SuiteProblems, key: str, entry: MetricConfig, cls: type, data: DataConfig) -> None:
+    """A region is scored by a mask metric; the synthetic set has the shortcut marker's region when it plants one."""
+    if not entry.region:
+        return
+    if not cls.requires_masks:
+        found.add(f"{key}.region", f"{entry.name} reads no mask, so it has no region to score against")
+    elif data.source == "synthetic" and not (entry.region == MARKER_REGION and data.synthetic.shortcut):
+        have = f"only {MARKER_REGION!r}, with data.synthetic.shortcut = true" if data.synthetic.shortcut is False else repr(MARKER_REGION)
+        found.add(f"{key}.region", f"the synthetic set has no region {entry.region!r} (it has {have})")
+
+
+def _check_metrics(found: SuiteProblems, entries: list[MetricConfig], methods: list[MethodConfig], data: DataConfig) -> list[MetricConfig]:
     if not entries:
         found.add("metrics", "at least one [[metrics]] entry is required")
     columns: dict[str, str] = {}
@@ -692,6 +752,7 @@ def _check_metrics(found: SuiteProblems, entries: list[MetricConfig], methods: l
         cls = _check_metric(found, key, dataclasses.replace(entry, sweep={}))
         if cls is None or found.failed(f"{key}.params"):
             continue
+        _check_region(found, key, entry, cls, data)
         for where, metric in _expand_sweep(found, key, entry, cls):
             if metric.column() in columns:
                 found.add(where, f"column {metric.column()!r} appears twice (also {columns[metric.column()]}); give one a label")
@@ -725,6 +786,28 @@ def _check_settings(found: SuiteProblems, cfg: SuiteConfig) -> None:
         found.add("suite.name", f"{cfg.suite.name!r}: use letters, digits, '.', '_' and '-' only")
 
 
+def _check_contrast(found: SuiteProblems, contrast: ContrastConfig, models: list[ModelConfig], metrics: list[MetricConfig]) -> None:
+    if not (contrast.positive or contrast.negative or contrast.columns):
+        return
+    entries = sorted({m.entry for m in models})
+    for side in ("positive", "negative"):
+        name = getattr(contrast, side)
+        if name not in entries:
+            close = difflib.get_close_matches(str(name), entries, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            found.add(f"contrast.{side}", f"{name!r} is not a [[models]] entry of this suite (entries: {', '.join(entries)}){hint}")
+        elif any(set(m.factors) - {"seed", "train.seed"} for m in models if m.entry == name):
+            found.add(f"contrast.{side}", f"{name!r} sweeps more than the seed; a contrast pairs the seeds of two settings")
+    if contrast.positive and contrast.positive == contrast.negative:
+        found.add("contrast.negative", "names the same entry as contrast.positive")
+    columns = [m.column() for m in metrics]
+    if not contrast.columns:
+        found.add("contrast.columns", "name at least one metric column whose per-sample scores are compared")
+    for j, column in enumerate(contrast.columns):
+        if column not in columns:
+            found.add(f"contrast.columns[{j}]", f"{column!r} is not a metric column of this suite (columns: {', '.join(columns)})")
+
+
 def collect_suite(data: dict, file: str) -> tuple[SuiteConfig, SuiteProblems]:
     """The suite as far as it validates, and every error found in it.
 
@@ -734,10 +817,11 @@ def collect_suite(data: dict, file: str) -> tuple[SuiteConfig, SuiteProblems]:
     found = SuiteProblems(file)
     cfg = _build(SuiteConfig, data, found, "")
     data_cfg = _check_data(found, cfg.data)
-    models = _check_models(found, cfg.models)
+    models = _check_models(found, cfg.models, cfg.data)
     _check_methods(found, cfg.methods)
-    metrics = _check_metrics(found, cfg.metrics, cfg.methods)
+    metrics = _check_metrics(found, cfg.metrics, cfg.methods, cfg.data)
     _check_settings(found, cfg)
+    _check_contrast(found, cfg.contrast, models, metrics)
     return dataclasses.replace(cfg, data=data_cfg, models=models, metrics=metrics, path=file), found
 
 

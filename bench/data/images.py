@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +13,23 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from bench.core.errors import DataError
-from bench.data.layout import SampleRef
+from bench.data.layout import SampleRef, region_names
 from bench.utils.progress import progress
 
 
 @dataclass
 class SplitData:
-    """One split in memory: raw inputs (N,C,*S) as stored (uint8 images, float signals), labels (N,), boolean masks (N,*S) and which exist."""
+    """One split in memory: raw inputs (N,C,*S) as stored (uint8 images, float signals), labels (N,), boolean masks (N,*S) and which exist.
+
+    regions: further named masks, each as (masks (N,*S), which exist (N,)).
+    """
 
     ids: list[str]
     inputs: torch.Tensor
     labels: torch.Tensor
     masks: torch.Tensor
     has_mask: torch.Tensor
+    regions: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -33,7 +37,16 @@ class SplitData:
     def subset(self, index: torch.Tensor | slice) -> SplitData:
         """The samples at index, in that order."""
         picked = range(len(self.ids))[index] if isinstance(index, slice) else index.tolist()
-        return SplitData([self.ids[i] for i in picked], self.inputs[index], self.labels[index], self.masks[index], self.has_mask[index])
+        return SplitData([self.ids[i] for i in picked], self.inputs[index], self.labels[index], self.masks[index], self.has_mask[index],
+                         {name: (masks[index], has[index]) for name, (masks, has) in self.regions.items()})
+
+    def region(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masks of one region and which samples have one; "" is the main mask."""
+        if not name:
+            return self.masks, self.has_mask
+        if name not in self.regions:
+            return torch.zeros_like(self.masks), torch.zeros_like(self.has_mask)
+        return self.regions[name]
 
 
 def _open(data: bytes, path: Path) -> Image.Image:
@@ -79,10 +92,16 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(path, None, f"cannot read file: {err.strerror}") from err
 
 
-def _load_one(ref: SampleRef, size: int, channels: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_one(ref: SampleRef, size: int, channels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
     image = read_image(ref.image, size, channels)
     mask = read_mask(ref.mask, size) if ref.mask is not None else None
-    return image, mask
+    return image, mask, {name: read_mask(path, size) for name, path in ref.regions}
+
+
+def _stacked(found: list[np.ndarray | None], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks (N,S,S), empty where a sample has none, and which samples have one."""
+    masks = torch.from_numpy(np.stack([m if m is not None else np.zeros((size, size), bool) for m in found]))
+    return masks, torch.tensor([m is not None for m in found])
 
 
 def load_split(refs: list[SampleRef], size: int, *, channels: int = 3, desc: str = "loading images") -> SplitData:
@@ -91,11 +110,11 @@ def load_split(refs: list[SampleRef], size: int, *, channels: int = 3, desc: str
         raise ValueError("no samples to load")
     with ThreadPoolExecutor() as pool:
         loaded = list(progress(pool.map(lambda r: _load_one(r, size, channels), refs), desc=desc, unit="img", total=len(refs)))
-    images = torch.from_numpy(np.stack([image for image, _ in loaded])).permute(0, 3, 1, 2).contiguous()
-    masks = torch.from_numpy(np.stack([m if m is not None else np.zeros((size, size), bool) for _, m in loaded]))
-    has_mask = torch.tensor([m is not None for _, m in loaded])
+    images = torch.from_numpy(np.stack([image for image, _, _ in loaded])).permute(0, 3, 1, 2).contiguous()
+    masks, has_mask = _stacked([m for _, m, _ in loaded], size)
+    regions = {name: _stacked([found.get(name) for _, _, found in loaded], size) for name in region_names(refs)}
     labels = torch.tensor([r.label for r in refs], dtype=torch.long)
-    return SplitData([r.id for r in refs], images, labels, masks, has_mask)
+    return SplitData([r.id for r in refs], images, labels, masks, has_mask, regions)
 
 
 def dataset_digest(refs: list[SampleRef], root: Path) -> str:
@@ -104,7 +123,8 @@ def dataset_digest(refs: list[SampleRef], root: Path) -> str:
     outer = hashlib.sha256()
     for ref in sorted(refs, key=lambda r: r.id):
         outer.update(f"{ref.id}|{ref.split}|{ref.label}\n".encode())
-        for path in (ref.image, ref.mask):
+        # Region masks count only where a sample has them, so that data sets without any keep their digest.
+        for path in (ref.image, ref.mask, *(p for _, p in ref.regions)):
             if path is None:
                 outer.update(b"-\n")
                 continue

@@ -11,11 +11,21 @@ from bench.core.errors import DataError
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MANIFEST_COLUMNS = ("split", "label", "image", "mask")
+# A folder ROOT/NAME_masks holds the masks of the region NAME ("masks" itself holds the main one).
+REGION_SUFFIX = "_masks"
+
+
+def region_names(refs: list[SampleRef]) -> tuple[str, ...]:
+    """The names of the further mask regions any of the samples has."""
+    return tuple(sorted({name for r in refs for name, _ in r.regions}))
 
 
 @dataclass(frozen=True)
 class SampleRef:
-    """One sample of the data set: its split and class, and where it is (image and mask files, or a row of an array file)."""
+    """One sample of the data set: its split and class, and where it is (image and mask files, or a row of an array file).
+
+    regions: further named masks of the sample, as (name, file) pairs (e.g. a shortcut marker beside the disc mask).
+    """
 
     id: str
     split: str
@@ -23,6 +33,7 @@ class SampleRef:
     image: Path | None
     mask: Path | None
     index: int = -1
+    regions: tuple[tuple[str, Path], ...] = ()
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -42,7 +53,8 @@ def class_order(found: set[str], classes: tuple[str, ...] | list[str], where: Pa
 def discover_folder(root: Path, classes: tuple[str, ...] | list[str] = ()) -> tuple[list[SampleRef], tuple[str, ...]]:
     """Samples of ROOT/{split}/{class}/NAME.ext with optional masks in ROOT/masks/{split}/{class}/NAME.png, and the classes.
 
-    Class index follows `classes` when given (e.g. health, glaucoma: the positive class last), else sorted folder names.
+    Further region masks lie in ROOT/{region}_masks/{split}/{class}/NAME.png (the region is named by its folder). Class
+    index follows `classes` when given (e.g. health, glaucoma: the positive class last), else sorted folder names.
     """
     root = Path(root)
     if not root.is_dir():
@@ -62,6 +74,7 @@ def discover_folder(root: Path, classes: tuple[str, ...] | list[str] = ()) -> tu
     if stray:
         raise DataError(stray[0], None, f"unexpected class folder; data.classes lists {list(classes)}")
     order = class_order(set(found), classes, root, "class folders")
+    regions = sorted(d.name.removesuffix(REGION_SUFFIX) for d in root.iterdir() if d.is_dir() and d.name.endswith(REGION_SUFFIX))
     refs = []
     for split in SPLITS:
         for label_index, label in enumerate(order):
@@ -69,7 +82,9 @@ def discover_folder(root: Path, classes: tuple[str, ...] | list[str] = ()) -> tu
                 if image.suffix.lower() not in IMAGE_SUFFIXES or image.name.startswith("."):
                     continue
                 mask = root / "masks" / split / label / f"{image.stem}.png"
-                refs.append(SampleRef(f"{split}/{label}/{image.stem}", split, label_index, image, mask if mask.is_file() else None))
+                found_regions = tuple((r, root / f"{r}{REGION_SUFFIX}" / split / label / f"{image.stem}.png") for r in regions)
+                refs.append(SampleRef(f"{split}/{label}/{image.stem}", split, label_index, image, mask if mask.is_file() else None,
+                                      regions=tuple((r, path) for r, path in found_regions if path.is_file())))
     if not refs:
         raise DataError(root, None, f"no images found in the layout {{{','.join(SPLITS)}}}/CLASS/NAME.{{png,jpg,jpeg,tif}}")
     return refs, order

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,12 +10,12 @@ from typing import Protocol
 
 import numpy as np
 
-from bench.core.config import SuiteConfig
+from bench.core.config import ModelConfig, SuiteConfig, training_data_config
 from bench.core.errors import DataError
 from bench.data.arrays import ArrayData, ArrayFile, array_refs, read_arrays, write_arrays
 from bench.data.images import ImageFiles, SplitData, dataset_digest
 from bench.data.layout import SampleRef, discover
-from bench.data.synthetic import LABELS, SyntheticSpec, generate
+from bench.data.synthetic import LABELS, VARIANTS, SyntheticSpec, generate, variant_root
 from bench.utils.file_lock import file_lock
 
 
@@ -36,6 +37,8 @@ class Source:
     scale: float
     value_range: tuple[float, float] = (0.0, 1.0)
     digest: str = ""
+    # Other versions of the test split, by name (the synthetic shortcut set's, differing only in the marker).
+    variants: dict[str, list[SampleRef]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ class SuiteData:
         """Load one split (see split_refs)."""
         return self.source.loader.load(self.split_refs(name, limit), f"loading {name}")
 
+    def variant_names(self) -> tuple[str, ...]:
+        """The names of the test split's other versions, in the order the source gives them."""
+        return tuple(self.source.variants)
+
+    def variant(self, name: str) -> SplitData:
+        """One other version of the test split, loaded."""
+        return self.source.loader.load(self.source.variants[name], f"loading test ({name})")
+
 
 def _image_source(cfg: SuiteConfig, refs: list[SampleRef], classes: tuple[str, ...]) -> Source:
     size = cfg.data.image_size
@@ -130,7 +141,8 @@ def synthetic_refs(cfg: SuiteConfig) -> Source:
     with file_lock(root.with_name(root.name + ".lock")):
         generate(root, synthetic_spec(cfg))
     refs, classes = discover(root, None, LABELS)
-    return _image_source(cfg, refs, classes)
+    variants = {v: discover(variant_root(root, v), None, LABELS)[0] for v in VARIANTS} if cfg.data.synthetic.shortcut else {}
+    return dataclasses.replace(_image_source(cfg, refs, classes), variants=variants)
 
 
 def textures_refs(cfg: SuiteConfig) -> Source:
@@ -179,6 +191,13 @@ def prepare_data(cfg: SuiteConfig) -> SuiteData:
     root = Path(cfg.data.root)
     found: Source = DATA_SOURCES.get(cfg.data.source)(cfg)
     return SuiteData(root, found, found.digest or dataset_digest(found.refs, root))
+
+
+def training_data(m: ModelConfig, cfg: SuiteConfig, data: SuiteData) -> SuiteData:
+    """The data a model entry trains on: the suite's own, or (with train_data) the set its overrides name, prepared."""
+    if not m.train_data:
+        return data
+    return prepare_data(dataclasses.replace(cfg, data=training_data_config(cfg.data, m.train_data)))
 
 
 @dataclass(frozen=True)

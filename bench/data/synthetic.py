@@ -15,7 +15,16 @@ from bench.data.layout import SPLITS
 from bench.utils.progress import progress
 
 GENERATOR_VERSION = 1
+# The shortcut's layout (marker in train and val, on every test image, the test variants) changed after version 1;
+# only sets with a shortcut carry this in their fingerprint, so every other set keeps its fingerprint.
+SHORTCUT_VERSION = 2
 STAMP = "synthetic.json"
+# Where a shortcut set keeps the marker's masks (a region the localisation metrics can score) and its test variants.
+MARKER_REGION = "shortcut"
+VARIANTS_DIR = "shortcut_variants"
+# The test images again, differing only in the marker: label-correlated as in training, removed, or moved to the
+# opposite corner (still label-correlated); what a model's accuracy on each says about its reliance on the marker.
+VARIANTS = ("correlated", "removed", "moved")
 # The classes in index order: 0 = health, 1 = glaucoma (the positive class of the binary report).
 LABELS = ("health", "glaucoma")
 
@@ -34,7 +43,12 @@ def default_counts() -> dict[str, dict[str, int]]:
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """What to generate: image size, counts per split and label, seed and the shortcut option."""
+    """What to generate: image size, counts per split and label, seed and the shortcut option.
+
+    With shortcut, a marker goes on train and val images with probability shortcut_strength for glaucoma and
+    1 - shortcut_strength for health (what a model learns from), on every test image (what is explained: each model
+    sees it, only one has learnt it), and the test variants are written under shortcut_variants/.
+    """
 
     image_size: int = 224
     counts: dict[str, dict[str, int]] = field(default_factory=default_counts)
@@ -44,7 +58,7 @@ class SyntheticSpec:
 
     def fingerprint(self) -> str:
         """Stable hash of the spec and the generator version."""
-        blob = json.dumps({"v": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        blob = json.dumps({"v": GENERATOR_VERSION, **asdict(self), **({"shortcut_v": SHORTCUT_VERSION} if self.shortcut else {})}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -104,8 +118,13 @@ def _stamp_vessels(points: np.ndarray, size: int) -> np.ndarray:
     return strength
 
 
-def render_fundus(rng: np.random.Generator, label: str, spec: SyntheticSpec, shortcut: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, FundusParams]:
-    """One fundus image (uint8 RGB), its optic-disc mask, the shortcut marker's mask and its draws."""
+def render_fundus(rng: np.random.Generator, label: str, spec: SyntheticSpec, marker_at: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray | None, FundusParams]:
+    """One fundus image (uint8 RGB), its optic-disc mask, the shortcut marker's mask and its draws.
+
+    marker_at: "" for no marker, "in_place" for the lower corner on the disc's far side from the field's centre line
+    (where training puts it), "moved" for the opposite, upper corner. The marker draws nothing from rng, so the same
+    rng state renders the same image with the marker anywhere or nowhere.
+    """
     size = spec.image_size
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     centre = size / 2 + rng.normal(0, 0.015 * size, 2)
@@ -150,10 +169,11 @@ def render_fundus(rng: np.random.Generator, label: str, spec: SyntheticSpec, sho
             img = img * (1 - spot[..., None]) + colour * spot[..., None] * light
 
     marker = None
-    if shortcut:
+    if marker_at:
         # A bright square in a fixed corner of the field: spurious, and easy to learn.
         half = max(int(0.03 * size), 2)
-        mx, my = int(centre[0] - 0.5 * fov_radius), int(centre[1] + 0.5 * fov_radius)
+        sign = {"in_place": 1.0, "moved": -1.0}[marker_at]
+        mx, my = int(centre[0] - sign * 0.5 * fov_radius), int(centre[1] + sign * 0.5 * fov_radius)
         marker = np.zeros((size, size), dtype=bool)
         marker[my - half:my + half, mx - half:mx + half] = True
         img[marker] = np.array([0.2, 0.9, 0.9])
@@ -162,7 +182,7 @@ def render_fundus(rng: np.random.Generator, label: str, spec: SyntheticSpec, sho
     pixels = Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8))
     if rng.random() < 0.3:
         pixels = pixels.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.5)))
-    params = FundusParams((float(disc_c[0]), float(disc_c[1])), float(disc_r), float(cdr), shortcut)
+    params = FundusParams((float(disc_c[0]), float(disc_c[1])), float(disc_r), float(cdr), bool(marker_at))
     return np.asarray(pixels), disc > 0.5, marker, params
 
 
@@ -170,11 +190,42 @@ def _image_rng(seed: int, split: str, label: str, index: int) -> np.random.Gener
     return np.random.default_rng([seed, SPLITS.index(split), LABELS.index(label), index])
 
 
-def _has_shortcut(spec: SyntheticSpec, rng: np.random.Generator, split: str, label: str) -> bool:
-    if not spec.shortcut or split != "train":
-        return False
+def _correlated_marker(spec: SyntheticSpec, split: str, label: str, index: int) -> bool:
+    """Whether a label-correlated marker goes on this image; drawn apart from the image's rng so its twins stay equal."""
     p = spec.shortcut_strength if label == "glaucoma" else 1.0 - spec.shortcut_strength
-    return bool(rng.random() < p)
+    return bool(np.random.default_rng([spec.seed, SPLITS.index(split), LABELS.index(label), index, 1]).random() < p)
+
+
+def _marker_at(spec: SyntheticSpec, split: str, label: str, index: int) -> str:
+    """Where the marker goes on an image of the set: nowhere without a shortcut, always at test, label-correlated before."""
+    if not spec.shortcut:
+        return ""
+    if split == "test":
+        return "in_place"
+    return "in_place" if _correlated_marker(spec, split, label, index) else ""
+
+
+def _variant_marker(spec: SyntheticSpec, variant: str, label: str, index: int) -> str:
+    """Where a test variant puts the marker of test image `index`."""
+    if variant == "removed":
+        return ""
+    placed = _correlated_marker(spec, "test", label, index)
+    return ("in_place" if variant == "correlated" else "moved") if placed else ""
+
+
+def _write_image(root: Path, spec: SyntheticSpec, split: str, label: str, index: int, marker_at: str) -> None:
+    """Render one image of the set and write it, its disc mask and its marker's mask (if it has one) under root."""
+    image, mask, marker, _ = render_fundus(_image_rng(spec.seed, split, label, index), label, spec, marker_at)
+    name = f"{split}-{label}-{index:04d}.png"
+    write_png(image, root / split / label / name)
+    write_png(mask.astype(np.uint8) * 255, root / "masks" / split / label / name)
+    if marker is not None:
+        write_png(marker.astype(np.uint8) * 255, root / f"{MARKER_REGION}_masks" / split / label / name)
+
+
+def variant_root(root: Path, variant: str) -> Path:
+    """Where a shortcut set keeps one test variant (a folder-layout set with a test split only)."""
+    return Path(root) / VARIANTS_DIR / variant
 
 
 def generate(root: Path, spec: SyntheticSpec) -> Path:
@@ -185,14 +236,10 @@ def generate(root: Path, spec: SyntheticSpec) -> Path:
     jobs = [(split, label, i) for split in SPLITS for label in LABELS for i in range(spec.counts.get(split, {}).get(label, 0))]
     with staged(root) as staging:
         for split, label, i in progress(jobs, desc="synthetic fundus set", unit="img"):
-            rng = _image_rng(spec.seed, split, label, i)
-            shortcut = _has_shortcut(spec, rng, split, label)
-            image, mask, marker, _ = render_fundus(rng, label, spec, shortcut)
-            name = f"{split}-{label}-{i:04d}.png"
-            write_png(image, staging / split / label / name)
-            write_png(mask.astype(np.uint8) * 255, staging / "masks" / split / label / name)
-            if marker is not None:
-                write_png(marker.astype(np.uint8) * 255, staging / "shortcut_masks" / split / label / name)
+            _write_image(staging, spec, split, label, i, _marker_at(spec, split, label, i))
+            if spec.shortcut and split == "test":
+                for variant in VARIANTS:
+                    _write_image(staging / VARIANTS_DIR / variant, spec, split, label, i, _variant_marker(spec, variant, label, i))
         record = {"fingerprint": spec.fingerprint(), "spec": asdict(spec), "generator_version": GENERATOR_VERSION}
         (staging / STAMP).write_text(json.dumps(record, indent=2))
     return root

@@ -14,7 +14,7 @@ from torch import nn
 from bench.core.config import ModelConfig, SuiteConfig
 from bench.core.errors import InputError
 from bench.data.images import SplitData
-from bench.data.suite_data import SuiteData
+from bench.data.suite_data import SuiteData, training_data
 from bench.models.builders import ModelSpec, build_model
 from bench.models.checkpoint import file_digest, load_checkpoint
 from bench.models.preprocessing import Preprocessing, attach, resolve
@@ -113,8 +113,9 @@ def prepare_model(m: ModelConfig, cfg: SuiteConfig, data: SuiteData, device: tor
     """(model on device, card, weights file) for one model entry, training it first if needed."""
     from bench.pipeline.plan import model_ref
 
-    ref = model_ref(m, data)
+    trained_on = training_data(m, cfg, data)
+    ref = model_ref(m, trained_on)
     if ref.trained_here:
-        ensure_trained(m, Path(ref.directory), data, device)
+        ensure_trained(m, Path(ref.directory), trained_on, device)
     model, card, weights = load_model(m, Path(ref.directory), ref.trained_here, data)
     return model.to(device).eval(), card, weights

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from bench.models.classifier_metrics import classifier_report
 from bench.models.fast_path import fast_layout, infer
 from bench.models.precision import autocast, precision_agreement
 from bench.models.preprocessing import preprocessing_of
+from bench.models.training import predict
 from bench.pipeline import map_codec
 from bench.pipeline.records import (
     AgreementRecord,
@@ -126,9 +127,20 @@ def run_evaluate(unit: Unit, ws: Workspace) -> None:
     ws.store.write(
         EvaluateRecord(
             **_header(unit, ws), model=info, split=ws.cfg.data.split, sample_ids=list(ws.split.ids), targets=targets.tolist(), report=report,
-            labels=ws.split.labels.tolist(), probabilities=[_significant(row) for row in probs.tolist()],
+            labels=ws.split.labels.tolist(), probabilities=[_significant(row) for row in probs.tolist()], variants=_variant_reports(unit, ws),
         )
     )
+
+
+def _variant_reports(unit: Unit, ws: Workspace) -> dict[str, dict]:
+    """The classifier report on the whole test split and on each of its other versions (none when the data has none)."""
+    names = ws.data.variant_names()
+    if not names:
+        return {}
+    model, _, _ = ws.model(unit.model)
+    splits = {"explained": ws.data.split("test")} | {name: ws.data.variant(name) for name in names}
+    return {name: classifier_report(predict(model, split.inputs, batch_size=ws.cfg.run.batch_size, device=ws.device), split.labels, ws.data.classes)
+            for name, split in splits.items()}
 
 
 def _explain_shard(
@@ -247,13 +259,16 @@ def _score(
             explain_with=explain_with,
             explain=lambda x, t, s=None: _explain_fn(lazy.get(), spatial, cfg.store.maps_dtype)(x, t, s),
         )
+        # A metric scored against a further region reads its masks; the batch's shared results (ctx.cache) stay shared.
+        regions = {r: replace(ctx, masks=samples.region(r)[0][batch].to(ws.device)) for r in {s.metric.region for s, _ in metrics} if r}
         for s, metric in metrics:
             began = time.perf_counter()
             try:
                 with autocast(cfg.run.precision, ws.device):
-                    result = metric.curve(ctx) if s.key in points else metric(ctx)
+                    on = regions.get(s.metric.region, ctx)
+                    result = metric.curve(on) if s.key in points else metric(on)
                 if s.key in points:
-                    values[s.key][batch] = metric.summarise(result, ctx).detach().float().cpu()
+                    values[s.key][batch] = metric.summarise(result, on).detach().float().cpu()
                     points[s.key][batch] = result.detach().float().cpu()
                 else:
                     values[s.key][batch] = result.detach().float().cpu()
@@ -261,8 +276,8 @@ def _score(
                 failures[s.key].append(Failure("metric", ids, error_text(err), metric=s.metric.column()))
                 continue
             seconds[s.key] += time.perf_counter() - began
-    has_mask = samples.has_mask
     for s, metric in metrics:
+        has_mask = samples.region(s.metric.region)[1]
         statuses, out = [], []
         metric_failed = failed | {sid for f in failures[s.key] for sid in f.sample_ids}
         for i, (sid, value) in enumerate(zip(unit.sample_ids, values[s.key].tolist())):
@@ -295,6 +310,7 @@ def _score(
                 sweep_value=m.sweep_value,
                 failures=failures[s.key],
                 **_curve_fields(metric, points.get(s.key), statuses),
+                region=m.region,
             )
         )
 

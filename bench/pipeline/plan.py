@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.core.config import MethodConfig, ModelConfig, SuiteConfig
-from bench.data.suite_data import SuiteData
+from bench.data.suite_data import SuiteData, training_data
 from bench.models.checkpoint import file_digest
 from bench.models.model_store import cache_dir, checkpoint_weights, training_fingerprint
 from bench.pipeline.map_codec import CODEC_VERSION
@@ -48,7 +48,8 @@ class Plan:
 
 
 def model_ref(m: ModelConfig, data: SuiteData) -> ModelRef:
-    """A model entry's identity without training it: the training fingerprint, or the digest of the given weights."""
+    """A model entry's identity without training it: the training fingerprint on the data it trains on
+    (bench.data.suite_data.training_data), or the digest of the given weights."""
     if m.checkpoint:
         weights = checkpoint_weights(Path(m.checkpoint))
         return ModelRef(m.name, file_digest(weights)[:16], m, False, str(weights.parent))
@@ -99,7 +100,7 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
     common.update(precision)
     shards = [tuple(sample_ids[i : i + cfg.run.shard_size]) for i in range(0, len(sample_ids), cfg.run.shard_size)]
     samples_sha = hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
-    models = shared_trainings(tuple(model_ref(m, data) for m in cfg.models))
+    models = shared_trainings(tuple(model_ref(m, training_data(m, cfg, data)) for m in cfg.models))
     groups = method_groups(cfg) if cfg.agreement.enabled else {}
     units: list[Unit] = []
     trainings: set[str] = set()
@@ -113,7 +114,8 @@ def plan_suite(cfg: SuiteConfig, data: SuiteData, sample_ids: list[str], device:
             units.append(Unit(unit_key({"kind": "train", "fingerprint": model.fingerprint}), "train", model))
         units.append(
             Unit(
-                unit_key({**common, **identity, "kind": "evaluate", "split": cfg.data.split, "samples": samples_sha, "stores": "probabilities"}),
+                unit_key({**common, **identity, "kind": "evaluate", "split": cfg.data.split, "samples": samples_sha, "stores": "probabilities",
+                          **({"variants": list(data.variant_names())} if data.variant_names() else {})}),
                 "evaluate",
                 model,
                 sample_ids=tuple(sample_ids),

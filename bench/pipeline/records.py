@@ -74,6 +74,9 @@ class EvaluateRecord(Record):
     # Per sample: the true class and the class probabilities (what ROC curves and per-class figures are drawn from).
     labels: list[int] = field(default_factory=list)
     probabilities: list[list[float]] = field(default_factory=list)
+    # The classifier report on each other version of the whole test split, and on the whole test split itself as
+    # "explained" (e.g. a shortcut marker removed or moved): what a model's reliance on a feature does to its accuracy.
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +130,8 @@ class ScoreRecord(Record):
     # A curve metric's per-sample curve (None where the value is not ok) and the fraction perturbed at each point.
     curve_x: list[float] = field(default_factory=list)
     curve_points: list[list[float] | None] = field(default_factory=list)
+    # The further mask region a mask metric was scored against ("" for the main mask).
+    region: str = ""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bench.pipeline.plan import Plan, plan_suite
 from bench.pipeline.records import AgreementRecord, CalibrationRecord, EvaluateRecord, ExplainRecord, ScoreRecord, TimingRecord
 from bench.pipeline.store import RecordStore
 from bench.pipeline.workspace import Workspace
+from bench.reporting.contrast import contrast_table, variant_table
 from bench.reporting.publish import implementation_label, write_results, write_study
 from bench.reporting.study import StudySettings, run_study
 from bench.reporting.tables import (
@@ -241,6 +242,8 @@ def publish(cfg: SuiteConfig, described: dict | None = None) -> Published:
         seeds=score_table(run, cfg, per_seed=True) if any(s.model.factors for _, s in run.scores) else None,
         perturbation=perturbation_curves(run, cfg),
         predictions=prediction_table(run.evaluations),
+        variants=variant_table(run.evaluations),
+        contrast=contrast_table(run, cfg),
     )
     outputs += publish_study(cfg, records, described, run)
     failures = sum(len(f.sample_ids) for r in run.all() for f in getattr(r, "failures", []))

@@ -92,6 +92,8 @@ def method_identity(method: MethodConfig) -> dict:
 def metric_identity(metric: MetricConfig) -> dict:
     """The part of a key that names a metric: its name and parameters, not its column label."""
     identity = {"name": metric.name, "params": metric.params}
+    if metric.region:
+        identity["region"] = metric.region
     # Records of curve metrics made before their curves were stored do not count as done: the report draws the curves.
     if issubclass(get_metric(metric.name), CurveMetric):
         identity["stores"] = "curves"

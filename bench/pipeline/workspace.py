@@ -10,7 +10,7 @@ from torch import nn
 
 from bench.core.config import SuiteConfig
 from bench.data.images import SplitData
-from bench.data.suite_data import SuiteData
+from bench.data.suite_data import SuiteData, training_data
 from bench.models.checkpoint import file_digest
 from bench.models.layers import default_layer
 from bench.models.model_store import checkpoint_weights, ensure_trained, is_trained, load_model
@@ -51,7 +51,9 @@ class Workspace:
 
     def train(self, ref: ModelRef) -> Path:
         """The model's trained directory, training it (once, under a lock) if it is not there."""
-        return ensure_trained(ref.config, Path(ref.directory), self.data, self.device)
+        if is_trained(Path(ref.directory)):
+            return Path(ref.directory)
+        return ensure_trained(ref.config, Path(ref.directory), training_data(ref.config, self.cfg, self.data), self.device)
 
     def weights_digest(self, name: str) -> str | None:
         """SHA-256 of the model's weights file once it exists (None before it is trained: nothing to check yet), or "" for a

@@ -20,7 +20,7 @@ from bench.metrics import get_metric
 from bench.models.classifier_metrics import roc_auc, roc_curve
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import params_label
-from bench.reporting import figures
+from bench.reporting import contrast, figures
 from bench.reporting.compare import compare_cells, rank_changes, read_board, unmatched_rows
 from bench.reporting.gallery import Gallery, best_median_worst, fixed_positions, load_gallery
 from bench.reporting.map_figures import Cell, map_grid
@@ -268,6 +268,22 @@ def curves_html(out_dir: Path, board: pd.DataFrame) -> list[str]:
     return out
 
 
+def _text_table(head: list[str], rows: list[list[str]]) -> str:
+    return _table(head, [[(cell, cell) for cell in row] for row in rows])
+
+
+def contrast_html(out_dir: Path, cfg: SuiteConfig) -> list[str]:
+    """Accuracy on versions of the test split, and how well each method tells the contrast's two entries apart."""
+    out = []
+    if (out_dir / "variants.csv").is_file():
+        out += ["<h3>Accuracy on versions of the test split</h3>", f"<p>{html.escape(contrast.VARIANT_NOTE)}</p>",
+                _text_table(*contrast.variant_rows(pd.read_csv(out_dir / "variants.csv")))]
+    if (out_dir / "contrast.csv").is_file() and cfg.contrast.positive:
+        out += [f"<h3>Telling {html.escape(cfg.contrast.positive)} from {html.escape(cfg.contrast.negative)}</h3>",
+                f"<p>{html.escape(contrast.contrast_note(cfg))}</p>", _text_table(*contrast.contrast_rows(pd.read_csv(out_dir / "contrast.csv")))]
+    return out
+
+
 def agreement_html(out_dir: Path) -> list[str]:
     """Heatmaps: Kendall's τ between metrics' rankings of implementations, and Spearman ρ between implementations of one method."""
     out = []
@@ -430,6 +446,7 @@ def report_html(out_dir: Path, cfg: SuiteConfig, *, gallery: Gallery | None = No
     classifiers = [*roc_html(out_dir), *classifier_html(out_dir)]
     sections = [("Leaderboard", leaderboard_html(board, cfg)), ("Gallery", gallery_html(gallery) if gallery else no_maps),
                 ("Curves", curves_html(out_dir, board)), ("Agreement", agreement_html(out_dir)),
+                ("Telling models apart", contrast_html(out_dir, cfg)),
                 ("Cost against quality", [*cost_html(board, cfg, metric or cfg.metrics[0]), *metric_cost_html(board, cfg)]),
                 ("Study: metrics against factors", study_html(out_dir)), ("Classifiers", classifiers),
                 ("Failures and undefined values", failures_html(board, cfg, run)), ("Methods", method_cards_html(board, cfg)),

@@ -11,6 +11,7 @@ import pandas as pd
 from bench.core.config import SuiteConfig
 from bench.metrics import get_metric
 from bench.pipeline.units import params_label
+from bench.reporting.contrast import contrast_markdown
 from bench.reporting.study import Study
 from bench.reporting.tables import metric_costs
 from bench.utils.atomic_files import write_text_atomic
@@ -213,15 +214,17 @@ def curves_markdown(curves: pd.DataFrame) -> str:
 def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg: SuiteConfig, context: dict,
                   agreement: pd.DataFrame | None = None, metric_agreement: pd.DataFrame | None = None, *,
                   scores: pd.DataFrame | None = None, costs: pd.DataFrame | None = None, seeds: pd.DataFrame | None = None,
-                  perturbation: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None) -> list[Path]:
+                  perturbation: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
+                  variants: pd.DataFrame | None = None, contrast: pd.DataFrame | None = None) -> list[Path]:
     """Write scores.csv and costs.csv (tidy), their views leaderboard.csv and leaderboard.md, records.csv and the other tables
     (seeds.csv: the per-seed breakdown of a suite with grids; curves.csv: metric sweeps and the perturbation curves;
-    predictions.csv: the classifiers' probabilities per sample)."""
+    predictions.csv: the classifiers' probabilities per sample; variants.csv: accuracy on versions of the test split;
+    contrast.csv: how well each method's scores tell two model entries apart)."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "records.csv"]
     text = markdown(board, cfg, context)
     tables = {"scores.csv": scores, "seeds.csv": seeds, "costs.csv": costs, "metric_agreement.csv": metric_agreement, "agreement.csv": agreement,
-              "predictions.csv": predictions}
+              "predictions.csv": predictions, "variants.csv": variants, "contrast.csv": contrast}
     sweeps = curve_table(board, cfg) if not board.empty else pd.DataFrame()
     parts = [t for t in (sweeps, perturbation) if t is not None and not t.empty]
     curves = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -236,6 +239,8 @@ def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg
         text += "\n" + curves_markdown(curves)
     if agreement is not None and not agreement.empty:
         text += "\n" + agreement_markdown(agreement, cfg)
+    if (told := contrast_markdown(variants, contrast, cfg)):
+        text += "\n" + told
     write_text_atomic(paths[0], board.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(paths[1], text)
     write_text_atomic(paths[2], records.to_csv(index=False, float_format="%.6g"))

@@ -134,7 +134,7 @@ def fundus_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     images, labels, masks = [], [], []
     for i in range(BATCH):
         label = LABELS[i % 2]
-        image, disc, _, _ = render_fundus(_image_rng(spec.seed, "test", label, i // 2), label, spec, False)
+        image, disc, _, _ = render_fundus(_image_rng(spec.seed, "test", label, i // 2), label, spec)
         images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1))
         labels.append(LABELS.index(label))
         masks.append(torch.from_numpy(disc))

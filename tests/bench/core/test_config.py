@@ -441,3 +441,77 @@ def test_bad_metric_sweep_is_named(tmp_path: Path, data_root: Path, sweep: dict,
     err = config_error(write_suite(tmp_path, suite))
     assert err.field == field
     assert words in str(err)
+
+
+# --------------------------------------------------------------------------- regions, training data and contrasts
+
+
+def _shortcut_suite(root: Path, shortcut: bool = True) -> dict:
+    suite = minimal_suite(root)
+    suite["data"] = {"source": "synthetic", "root": str(root), "synthetic": {"shortcut": shortcut}}
+    suite["models"] = [{"name": "shortcut"}, {"name": "control", "train_data": {"synthetic": {"shortcut": False}}}]
+    suite["metrics"] = [{"name": "energy_in_mask", "region": "shortcut", "label": "marker_energy"}, {"name": "energy_in_mask"}]
+    return suite
+
+
+def test_a_shortcut_suite_with_a_control_loads(tmp_path: Path) -> None:
+    suite = _shortcut_suite(tmp_path / "data")
+    suite["contrast"] = {"positive": "shortcut", "negative": "control", "columns": ["marker_energy"]}
+    cfg = load_suite(write_suite(tmp_path, suite))
+    assert cfg.metrics[0].region == "shortcut" and cfg.metrics[1].column() == "energy_in_mask"
+    assert cfg.models[1].train_data == {"synthetic": {"shortcut": False}}
+    assert cfg.contrast.columns == ["marker_energy"]
+
+
+def test_an_unlabelled_region_metric_gets_its_own_column(tmp_path: Path) -> None:
+    suite = _shortcut_suite(tmp_path / "data")
+    del suite["metrics"][0]["label"]
+    assert load_suite(write_suite(tmp_path, suite)).metrics[0].column() == "energy_in_mask[shortcut]"
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    (lambda s: s["data"]["synthetic"].update(shortcut=False), "metrics[0].region", "with data.synthetic.shortcut = true"),
+    (lambda s: s["metrics"][0].update(region="vessels"), "metrics[0].region", "no region 'vessels'"),
+    (lambda s: s["metrics"].__setitem__(0, {"name": "sparseness", "region": "shortcut"}), "metrics[0].region", "reads no mask"),
+    (lambda s: s["models"][1].update(train_data={"root": "elsewhere"}), "models[1].train_data.root", "not a training-data option"),
+    (lambda s: s["models"][1].update(train_data={"synthetic": {"shortcat": False}}), "models[1].train_data.synthetic.shortcat", "did you mean 'shortcut'"),
+    (lambda s: s["models"][1].update(train_data={"synthetic": {"shortcut": "no"}}), "models[1].train_data.synthetic.shortcut", "expected boolean"),
+    (lambda s: s.update(contrast={"positive": "shortcut", "negative": "contrl", "columns": ["marker_energy"]}), "contrast.negative", "did you mean 'control'"),
+    (lambda s: s.update(contrast={"positive": "shortcut", "negative": "shortcut", "columns": ["marker_energy"]}), "contrast.negative", "same entry"),
+    (lambda s: s.update(contrast={"positive": "shortcut", "negative": "control", "columns": ["marker"]}), "contrast.columns[0]", "not a metric column"),
+    (lambda s: s.update(contrast={"positive": "shortcut", "negative": "control"}), "contrast.columns", "at least one"),
+])
+def test_bad_regions_training_data_and_contrasts_are_named(tmp_path: Path, change, field: str, words: str) -> None:
+    suite = _shortcut_suite(tmp_path / "data")
+    change(suite)
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == field and words in str(err), str(err)
+
+
+def test_a_folder_model_may_train_on_another_root(tmp_path: Path, data_root: Path) -> None:
+    from bench.core.config import training_data_config
+
+    suite = minimal_suite(data_root)
+    suite["models"][0]["train_data"] = {"root": str(tmp_path / "other")}
+    cfg = load_suite(write_suite(tmp_path, suite))
+    assert training_data_config(cfg.data, cfg.models[0].train_data).root == str(tmp_path / "other")
+
+
+def test_training_data_with_other_generator_options_gets_its_own_root(tmp_path: Path) -> None:
+    from bench.core.config import training_data_config
+
+    cfg = load_suite(write_suite(tmp_path, _shortcut_suite(tmp_path / "data")))
+    shortcut, control = (training_data_config(cfg.data, m.train_data) for m in cfg.models)
+    assert shortcut == cfg.data
+    assert control.synthetic.shortcut is False and control.synthetic.counts == cfg.data.synthetic.counts
+    assert control.root.startswith(str(tmp_path / "data") + "-train-") and control.root != cfg.data.root
+    # the same options find the same folder again
+    assert training_data_config(cfg.data, {"synthetic": {"shortcut": False}}).root == control.root
+
+
+def test_a_contrast_entry_must_vary_by_seed_only(tmp_path: Path) -> None:
+    suite = _shortcut_suite(tmp_path / "data")
+    suite["models"][0]["sweep"] = {"seed": [0, 1], "dropout": [0.0, 0.5]}
+    suite["contrast"] = {"positive": "shortcut", "negative": "control", "columns": ["marker_energy"]}
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == "contrast.positive" and "more than the seed" in str(err)

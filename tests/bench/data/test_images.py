@@ -328,3 +328,35 @@ def test_dataset_digest_changes_when_a_mask_is_added(tmp_path: Path) -> None:
     (root / "masks" / "test" / "health").mkdir(parents=True)
     (root / "masks" / "test" / "health" / "c.png").write_bytes(b"mask c")
     assert _digest(root) != before
+
+
+def test_dataset_digest_changes_when_a_region_mask_is_added(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    _digest_tree(root)
+    before = _digest(root)
+    (root / "shortcut_masks" / "test" / "health").mkdir(parents=True)
+    (root / "shortcut_masks" / "test" / "health" / "c.png").write_bytes(b"marker c")
+    with_region = _digest(root)
+    assert with_region != before
+    (root / "shortcut_masks" / "test" / "health" / "c.png").write_bytes(b"marker C")
+    assert _digest(root) not in (before, with_region)
+
+
+def test_load_split_stacks_region_masks_where_samples_have_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PROGRESS", "0")
+    marker = np.zeros((8, 8), np.uint8)
+    marker[5:7, 0:2] = 255
+    image = np.full((8, 8, 3), 90, np.uint8)
+    refs = [
+        SampleRef("test/glaucoma/a", "test", 1, _save(image, tmp_path / "a.png"), None, regions=(("shortcut", _save(marker, tmp_path / "ra.png")),)),
+        SampleRef("test/health/b", "test", 0, _save(image, tmp_path / "b.png"), None),
+    ]
+    data = load_split(refs, 8)
+    masks, has = data.region("shortcut")
+    assert has.tolist() == [True, False] and masks.dtype == torch.bool
+    np.testing.assert_array_equal(masks[0].numpy(), marker > 0)
+    assert not masks[1].any()
+    # an unknown region is absent everywhere; "" is the main mask
+    assert not data.region("vessel")[1].any() and data.region("")[1] is data.has_mask
+    picked = data.subset(torch.tensor([0]))
+    assert picked.region("shortcut")[1].tolist() == [True]

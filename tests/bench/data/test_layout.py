@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.core.errors import DataError
-from bench.data.layout import SampleRef, discover, discover_folder, discover_manifest
+from bench.data.layout import SampleRef, discover, discover_folder, discover_manifest, region_names
 from bench.data.synthetic import LABELS as GLAUCOMA
 
 
@@ -63,6 +63,17 @@ def test_folder_layout_finds_every_image_with_split_label_and_mask(folder_root: 
         assert ref.label == label, sample_id
         assert ref.image == folder_root / image, sample_id
         assert ref.mask == (folder_root / mask if mask else None), sample_id
+
+
+def test_folder_layout_finds_region_masks_by_their_folder(folder_root: Path) -> None:
+    _touch(folder_root / "shortcut_masks" / "train" / "glaucoma" / "g2.png")
+    _touch(folder_root / "shortcut_masks" / "test" / "health" / "th.png")
+    _touch(folder_root / "vessel_masks" / "test" / "health" / "th.png")
+    refs = _by_id(discover_folder(folder_root, GLAUCOMA)[0])
+    assert refs["train/glaucoma/g2"].regions == (("shortcut", folder_root / "shortcut_masks" / "train" / "glaucoma" / "g2.png"),)
+    assert [name for name, _ in refs["test/health/th"].regions] == ["shortcut", "vessel"]
+    assert refs["train/glaucoma/g1"].regions == ()
+    assert region_names(list(refs.values())) == ("shortcut", "vessel")
 
 
 def test_folder_layout_missing_mask_keeps_image_with_mask_none(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from bench.data.layout import SPLITS, discover_folder
-from bench.data.synthetic import LABELS, STAMP, SyntheticSpec, generate, render_fundus
+from bench.data.synthetic import LABELS, STAMP, VARIANTS, SyntheticSpec, generate, render_fundus, variant_root
 
 SIZE = 64
 COUNTS = {"train": {"glaucoma": 3, "health": 3}, "val": {"glaucoma": 2, "health": 1}, "test": {"glaucoma": 1, "health": 2}}
@@ -105,8 +105,8 @@ def test_spec_fingerprint_is_stable_and_sensitive() -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_cup_ratio_follows_the_clinical_rule(seed: int) -> None:
     spec = SyntheticSpec(image_size=SIZE)
-    _, _, _, glaucoma = render_fundus(np.random.default_rng(seed), "glaucoma", spec, False)
-    _, _, _, health = render_fundus(np.random.default_rng(1000 + seed), "health", spec, False)
+    _, _, _, glaucoma = render_fundus(np.random.default_rng(seed), "glaucoma", spec)
+    _, _, _, health = render_fundus(np.random.default_rng(1000 + seed), "health", spec)
     assert glaucoma.cup_ratio >= 0.6
     assert health.cup_ratio <= 0.45
     assert 0.0 < health.cup_ratio < glaucoma.cup_ratio < 1.0
@@ -126,7 +126,7 @@ def test_mask_is_the_optic_disc(seed: int) -> None:
       perimeter bounded by P <= 2 pi * 1.12 r.
     """
     size = 128
-    _, mask, marker, params = render_fundus(np.random.default_rng(seed), ("glaucoma", "health")[seed % 2], SyntheticSpec(image_size=size), False)
+    _, mask, marker, params = render_fundus(np.random.default_rng(seed), ("glaucoma", "health")[seed % 2], SyntheticSpec(image_size=size))
     assert marker is None
     assert mask.shape == (size, size) and mask.dtype == bool
     cx, cy = params.disc_centre
@@ -148,7 +148,7 @@ def test_mask_is_the_optic_disc(seed: int) -> None:
 
 
 def test_disc_is_bright_in_the_image() -> None:
-    image, mask, _, _ = render_fundus(np.random.default_rng(5), "health", SyntheticSpec(image_size=128), False)
+    image, mask, _, _ = render_fundus(np.random.default_rng(5), "health", SyntheticSpec(image_size=128))
     gray = image.astype(float).mean(axis=-1)
     # disc and cup colours are far brighter than the red-brown background
     assert gray[mask].mean() > gray[~mask].mean() + 40
@@ -162,14 +162,17 @@ def _shortcut_files(root: Path) -> set[str]:
     return {p.relative_to(base).as_posix() for p in base.rglob("*.png")} if base.exists() else set()
 
 
-def test_shortcut_markers_only_in_train_and_with_the_label(shortcut_set: Path) -> None:
-    expected = {f"train/glaucoma/train-glaucoma-{i:04d}.png" for i in range(COUNTS["train"]["glaucoma"])}
-    assert _shortcut_files(shortcut_set) == expected
+def _marked(split: str, label: str) -> set[str]:
+    return {f"{split}/{label}/{split}-{label}-{i:04d}.png" for i in range(COUNTS[split][label])}
+
+
+def test_shortcut_markers_follow_the_label_before_test_and_go_on_every_test_image(shortcut_set: Path) -> None:
+    every_test = _marked("test", "glaucoma") | _marked("test", "health")
+    assert _shortcut_files(shortcut_set) == _marked("train", "glaucoma") | _marked("val", "glaucoma") | every_test
     for ref in discover_folder(shortcut_set, LABELS)[0]:
         image = np.asarray(Image.open(ref.image))
-        marked = ref.split == "train" and LABELS[ref.label] == "glaucoma"
-        if marked:
-            marker = np.asarray(Image.open(shortcut_set / "shortcut_masks" / "train" / "glaucoma" / ref.image.name)) > 0
+        if ref.split == "test" or LABELS[ref.label] == "glaucoma":
+            marker = np.asarray(Image.open(shortcut_set / "shortcut_masks" / ref.split / LABELS[ref.label] / ref.image.name)) > 0
             assert marker.any()
             # the planted square is visible in the image where its mask says, and only there
             # (a blur of up to 1.5 px may soften the edges of the 4x4 square, not its centre)
@@ -179,27 +182,70 @@ def test_shortcut_markers_only_in_train_and_with_the_label(shortcut_set: Path) -
             assert not _marker_like(image).any(), ref.id
 
 
-def test_shortcut_strength_zero_marks_only_health(tmp_path: Path) -> None:
+def test_shortcut_strength_zero_marks_only_health_before_test(tmp_path: Path) -> None:
     root = generate(tmp_path / "inverse", _spec(shortcut=True, shortcut_strength=0.0))
-    expected = {f"train/health/train-health-{i:04d}.png" for i in range(COUNTS["train"]["health"])}
-    assert _shortcut_files(root) == expected
+    every_test = _marked("test", "glaucoma") | _marked("test", "health")
+    assert _shortcut_files(root) == _marked("train", "health") | _marked("val", "health") | every_test
+
+
+def test_the_shortcut_fingerprint_changed_with_the_layout_and_no_other_did() -> None:
+    # Version-1 fingerprints, as written before the shortcut layout changed: sets without a shortcut keep theirs.
+    assert SyntheticSpec().fingerprint() == "2609afa7f07406d2"
+    assert SyntheticSpec(image_size=64, seed=3).fingerprint() == "9cc9109e0dad6cd0"
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_test_variants_differ_from_the_explained_image_only_in_the_marker(shortcut_set: Path) -> None:
+    explained = discover_folder(shortcut_set, LABELS)[0]
+    tests = [r for r in explained if r.split == "test"]
+    variants = {v: {r.id: r for r in discover_folder(variant_root(shortcut_set, v), LABELS)[0]} for v in VARIANTS}
+    for ref in tests:
+        image = np.asarray(Image.open(ref.image)).astype(int)
+        marker = np.asarray(Image.open(shortcut_set / "shortcut_masks" / "test" / LABELS[ref.label] / ref.image.name)) > 0
+        removed = np.asarray(Image.open(variants["removed"][ref.id].image)).astype(int)
+        correlated = np.asarray(Image.open(variants["correlated"][ref.id].image)).astype(int)
+        moved = np.asarray(Image.open(variants["moved"][ref.id].image)).astype(int)
+        assert not _marker_like(removed.astype(np.uint8)).any(), ref.id
+        # strength 1: glaucoma images carry the marker in both label-correlated variants, health images in neither
+        if LABELS[ref.label] == "glaucoma":
+            np.testing.assert_array_equal(correlated, image)
+            moved_mask = variant_root(shortcut_set, "moved") / "shortcut_masks" / "test" / "glaucoma" / ref.image.name
+            moved_marker = np.asarray(Image.open(moved_mask)) > 0
+            # moved through the field's centre: the square's centre mirrors the training one about the image centre (+-3 px jitter)
+            assert np.abs(_centroid(moved_marker) + _centroid(marker) - SIZE).max() < 0.1 * SIZE
+            far = ~(marker | moved_marker)
+            far = far & np.roll(far, 2, 0) & np.roll(far, -2, 0) & np.roll(far, 2, 1) & np.roll(far, -2, 1)
+            np.testing.assert_array_equal(moved[far], image[far])
+        else:
+            np.testing.assert_array_equal(correlated, removed)
+            np.testing.assert_array_equal(moved, removed)
+        far = ~marker & np.roll(~marker, 2, 0) & np.roll(~marker, -2, 0) & np.roll(~marker, 2, 1) & np.roll(~marker, -2, 1)
+        np.testing.assert_array_equal(removed[far], image[far])
+        assert np.abs(removed[marker] - image[marker]).max() > 60
 
 
 def test_no_shortcut_markers_without_the_option(plain_set: Path) -> None:
     assert not (plain_set / "shortcut_masks").exists()
+    assert not (plain_set / "shortcut_variants").exists()
     for ref in discover_folder(plain_set, LABELS)[0]:
         assert not _marker_like(np.asarray(Image.open(ref.image))).any(), ref.id
 
 
-def test_render_fundus_shortcut_marker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("marker_at", ["in_place", "moved"])
+def test_render_fundus_shortcut_marker(marker_at: str) -> None:
     spec = SyntheticSpec(image_size=SIZE)
-    image, _, marker, params = render_fundus(np.random.default_rng(3), "health", spec, True)
+    image, _, marker, params = render_fundus(np.random.default_rng(3), "health", spec, marker_at)
     assert params.shortcut is True
     assert marker is not None and marker.shape == (SIZE, SIZE)
     ys, xs = np.nonzero(marker)
-    # a filled axis-aligned square
+    # a filled axis-aligned square, below the centre in place and above it moved
     side = xs.max() - xs.min() + 1
     assert ys.max() - ys.min() + 1 == side and marker.sum() == side * side
+    assert (ys.mean() > SIZE / 2) == (marker_at == "in_place")
     assert _marker_like(image)[marker].mean() >= 0.5
 
 
