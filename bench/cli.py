@@ -205,6 +205,45 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_visualize_filters(args: argparse.Namespace) -> int:
+    from bench.core.validation import validate_suite
+    from bench.models.filter_visualization import AscentSettings, layer_filters, maximise_filters, spread_layers
+    from bench.models.layers import resolve_layer
+    from bench.models.model_store import prepare_model
+    from bench.pipeline.stages import prepare, resolve_device
+    from bench.reporting.filter_grids import layer_dir, write_filter_images
+
+    cfg = validate_suite(args.suite)
+    names = [m.name for m in cfg.models]
+    if args.model not in names:
+        raise InputError(args.suite, "--model", f"no model {args.model!r} in the suite (models: {', '.join(names)})")
+    if args.filters < 1:
+        raise InputError(args.suite, "--filters", f"must be >= 1, got {args.filters}")
+    try:
+        settings = AscentSettings(steps=args.steps, seed=args.seed)
+    except ValueError as err:
+        raise InputError(args.suite, "--steps", str(err)) from err
+    device = resolve_device(args.device or cfg.run.device)
+    data = prepare(cfg)
+    model, _, _ = prepare_model(next(m for m in cfg.models if m.name == args.model), cfg, data, device)
+    if len(data.shape) != 2:
+        raise InputError(args.suite, "data", f"filter images are drawn for 2-D inputs; this data set's inputs have shape {data.shape}")
+    layers = args.layer or spread_layers(model)
+    counts = {}
+    for layer in layers:
+        try:
+            counts[resolve_layer(model, layer)[0]] = layer_filters(model, layer)
+        except (BenchError, ValueError) as err:
+            raise InputError(args.suite, "--layer", str(err)) from err
+    for layer, count in counts.items():
+        filters = list(range(min(args.filters, count)))
+        found = maximise_filters(model, layer, filters, (data.channels, *data.shape), settings)
+        grid = write_filter_images(layer_dir(cfg.results_dir(), args.model, found.layer), found, settings, {"model": args.model})
+        gain = sum(found.activation) / max(sum(found.grey_activation), 1e-12)
+        print(f"{args.model} {found.layer}: {len(filters)} of {count} filters, mean activation {gain:.1f}x grey's -> {grid}")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from bench.data.synthetic import SyntheticSpec, default_counts, generate
 
@@ -276,8 +315,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=1.0, help="multiply the default counts per split")
-    p.add_argument("--shortcut", action="store_true", help="plant a label-correlated marker in the train split")
+    p.add_argument("--shortcut", action="store_true", help="plant a label-correlated marker in train and val, one on every test image, "
+                                                           "and write the test split's versions (correlated, removed, moved)")
     p.set_defaults(func=_cmd_synth)
+    p = sub.add_parser("visualize-filters", help="activation maximisation: per filter of a model layer, the input that maximises its mean "
+                                                 "activation, as images and a grid under results/SUITE/filters/ (and in the report)")
+    p.add_argument("suite")
+    p.add_argument("--model", required=True, help="a model of the suite (trained first if it is not cached)")
+    p.add_argument("--layer", action="append", help="a layer name (repeatable; default: an early, a middle and the last block)")
+    p.add_argument("--filters", type=int, default=16, help="the first N filters of each layer")
+    p.add_argument("--steps", type=int, default=256, help="gradient-ascent steps (default 256)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.set_defaults(func=_cmd_visualize_filters)
     return parser
 
 

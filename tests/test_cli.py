@@ -125,3 +125,33 @@ def test_report_refuses_an_unknown_model_comparison_or_metric_before_drawing(tmp
     assert main(["report", "suites/synthetic-fundus.toml", "--metric", "iou_top"]) == 2
     err = capsys.readouterr().err
     assert "--metric: no metric column 'iou_top'" in err and "iou_topk" in err
+
+
+def test_visualize_filters_refuses_bad_arguments_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["visualize-filters", "suites/demo.toml", "--model", "resnet99"]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main(["visualize-filters", "suites/demo.toml", "--model", "resnet18w16[seed=0]", "--filters", "0"]) == 2
+    assert "--filters" in capsys.readouterr().err
+    assert main(["visualize-filters", "suites/demo.toml", "--model", "resnet18w16[seed=0]", "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_visualize_filters_writes_grids_that_the_report_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.suites import tiny_suite
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_suite(tmp_path)
+    assert main(["visualize-filters", cfg.path, "--model", "tiny-resnet", "--layer", "layer5"]) == 2
+    assert "--layer" in capsys.readouterr().err and not (cfg.results_dir() / "filters").exists()
+    assert main(["run", cfg.path]) == 0
+    assert main(["visualize-filters", cfg.path, "--model", "tiny-resnet", "--filters", "3", "--steps", "4"]) == 0
+    layers = sorted(p.name for p in (cfg.results_dir() / "filters" / "tiny-resnet").iterdir())
+    assert layers == ["conv1", "layer2", "layer4"]
+    for layer in layers:
+        folder = cfg.results_dir() / "filters" / "tiny-resnet" / layer
+        assert sorted(p.name for p in folder.glob("filter-*.png")) == ["filter-000.png", "filter-001.png", "filter-002.png"]
+        assert (folder / "grid.png").is_file()
+    assert main(["report", cfg.path]) == 0
+    page = (cfg.results_dir() / "report" / "index.html").read_text()
+    assert "Filters (activation maximisation)" in page and page.count('alt="filters of tiny-resnet') == 3

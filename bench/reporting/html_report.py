@@ -22,6 +22,7 @@ from bench.pipeline.store import RecordStore
 from bench.pipeline.units import params_label
 from bench.reporting import contrast, figures
 from bench.reporting.compare import compare_cells, rank_changes, read_board, unmatched_rows
+from bench.reporting.filter_grids import stored_grids
 from bench.reporting.gallery import Gallery, best_median_worst, fixed_positions, load_gallery
 from bench.reporting.map_figures import Cell, map_grid
 from bench.reporting.publish import implementation_label, metric_tables
@@ -284,6 +285,25 @@ def contrast_html(out_dir: Path, cfg: SuiteConfig) -> list[str]:
     return out
 
 
+def filters_html(out_dir: Path, suite: str) -> list[str]:
+    """The filter grids `bench visualize-filters` wrote, per model and layer, with what the ascent reached."""
+    grids = stored_grids(out_dir)
+    if not grids:
+        return []
+    out = ["<p>Per filter, the input that maximises its mean activation (regularised gradient ascent: jitter, blur, total "
+           "variation; seeded), filters in index order, row by row. Written by <code>bench visualize-filters "
+           f"suites/{html.escape(suite)}.toml --model NAME</code>.</p>"]
+    for model, layer, grid, summary in grids:
+        gain = sum(summary["activation"]) / max(sum(summary["grey_activation"]), 1e-12)
+        steps = summary.get("settings", {}).get("steps")
+        out.append(f"<h3><code>{html.escape(model)}</code> · <code>{html.escape(layer)}</code></h3>"
+                   f"<p>filters {summary['filters'][0]}–{summary['filters'][-1]}; {steps} steps; mean activation {gain:.1f}× "
+                   "that of a uniform grey input</p>")
+        if grid.is_file():
+            out.append(_img(grid.read_bytes(), f"filters of {model} {layer}"))
+    return out
+
+
 def agreement_html(out_dir: Path) -> list[str]:
     """Heatmaps: Kendall's τ between metrics' rankings of implementations, and Spearman ρ between implementations of one method."""
     out = []
@@ -447,6 +467,7 @@ def report_html(out_dir: Path, cfg: SuiteConfig, *, gallery: Gallery | None = No
     sections = [("Leaderboard", leaderboard_html(board, cfg)), ("Gallery", gallery_html(gallery) if gallery else no_maps),
                 ("Curves", curves_html(out_dir, board)), ("Agreement", agreement_html(out_dir)),
                 ("Telling models apart", contrast_html(out_dir, cfg)),
+                ("Filters (activation maximisation)", filters_html(out_dir, cfg.suite.name)),
                 ("Cost against quality", [*cost_html(board, cfg, metric or cfg.metrics[0]), *metric_cost_html(board, cfg)]),
                 ("Study: metrics against factors", study_html(out_dir)), ("Classifiers", classifiers),
                 ("Failures and undefined values", failures_html(board, cfg, run)), ("Methods", method_cards_html(board, cfg)),
