@@ -219,6 +219,8 @@ def _cmd_visualize_filters(args: argparse.Namespace) -> int:
         raise InputError(args.suite, "--model", f"no model {args.model!r} in the suite (models: {', '.join(names)})")
     if args.filters < 1:
         raise InputError(args.suite, "--filters", f"must be >= 1, got {args.filters}")
+    if args.size < 0:
+        raise InputError(args.suite, "--size", f"must be >= 1 (or 0: the data's input size), got {args.size}")
     try:
         settings = AscentSettings(steps=args.steps, seed=args.seed)
     except ValueError as err:
@@ -237,8 +239,9 @@ def _cmd_visualize_filters(args: argparse.Namespace) -> int:
             raise InputError(args.suite, "--layer", str(err)) from err
     for layer, count in counts.items():
         filters = list(range(min(args.filters, count)))
-        found = maximise_filters(model, layer, filters, (data.channels, *data.shape), settings)
-        grid = write_filter_images(layer_dir(cfg.results_dir(), args.model, found.layer), found, settings, {"model": args.model})
+        size = tuple(data.shape) if not args.size else (args.size, args.size)
+        found = maximise_filters(model, layer, filters, (data.channels, *size), settings)
+        grid = write_filter_images(layer_dir(cfg.results_dir(), args.model, found.layer), found, settings, {"model": args.model, "size": list(size)})
         gain = sum(found.activation) / max(sum(found.grey_activation), 1e-12)
         print(f"{args.model} {found.layer}: {len(filters)} of {count} filters, mean activation {gain:.1f}x grey's -> {grid}")
     return 0
@@ -325,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", action="append", help="a layer name (repeatable; default: an early, a middle and the last block)")
     p.add_argument("--filters", type=int, default=16, help="the first N filters of each layer")
     p.add_argument("--steps", type=int, default=256, help="gradient-ascent steps (default 256)")
+    p.add_argument("--size", type=int, default=0, help="side of the optimised images (default: the data's input size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.set_defaults(func=_cmd_visualize_filters)

@@ -147,7 +147,7 @@ def test_visualize_filters_writes_grids_that_the_report_shows(tmp_path: Path, mo
     assert main(["run", cfg.path]) == 0
     assert main(["visualize-filters", cfg.path, "--model", "tiny-resnet", "--filters", "3", "--steps", "4"]) == 0
     layers = sorted(p.name for p in (cfg.results_dir() / "filters" / "tiny-resnet").iterdir())
-    assert layers == ["conv1", "layer2", "layer4"]
+    assert layers == ["layer1", "layer3", "layer4"]
     for layer in layers:
         folder = cfg.results_dir() / "filters" / "tiny-resnet" / layer
         assert sorted(p.name for p in folder.glob("filter-*.png")) == ["filter-000.png", "filter-001.png", "filter-002.png"]

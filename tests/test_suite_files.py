@@ -81,3 +81,22 @@ def test_the_demo_differs_from_the_full_suite_only_in_the_scaled_down_settings()
 
 def test_make_demo_runs_the_demo_suite() -> None:
     assert "SUITE ?= suites/demo.toml" in (REPO / "Makefile").read_text()
+
+
+def test_every_committed_suite_validates(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, glaucoma_root: Path) -> None:
+    suites = sorted(str(p.relative_to(REPO)) for p in (REPO / "suites").glob("*.toml"))
+    assert main(["validate", *suites]) == 0, capsys.readouterr().err
+
+
+def test_the_shortcut_suite_contrasts_a_marker_model_with_a_control_that_saw_the_marker_uncorrelated() -> None:
+    cfg = load_suite(REPO / "suites" / "shortcut.toml")
+    assert cfg.data.synthetic.shortcut and cfg.data.synthetic.shortcut_strength == 1.0
+    entries = {m.entry: m for m in cfg.models}
+    assert entries["shortcut"].train_data == {} and entries["control"].train_data == {"synthetic": {"shortcut_strength": 0.5}}
+    # the two entries differ in their training data alone
+    same = lambda m: (m.arch, m.arch_params, m.train, m.target_layer, m.normalise)  # noqa: E731
+    assert same(entries["shortcut"]) == same(entries["control"])
+    assert (cfg.contrast.positive, cfg.contrast.negative) == ("shortcut", "control")
+    regions = {m.column(): m.region for m in cfg.metrics}
+    assert all(regions[c] == "shortcut" for c in cfg.contrast.columns)
+    assert {m.name for m in cfg.metrics if not m.region} == {"energy_in_mask", "pointing_game"}

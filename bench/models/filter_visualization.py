@@ -131,8 +131,9 @@ def maximise_filters(model: nn.Module, layer: str, filters: list[int], input_sha
     gen = torch.Generator().manual_seed(settings.seed)
     n = len(filters)
     index = torch.tensor(filters)
-    # Near-grey start: sigmoid(0) = 0.5, with small noise so that filters of one layer start apart.
-    latent = (0.01 * torch.randn(n, *input_shape, generator=gen)).to(device).requires_grad_(True)
+    # A noisy grey start (pixels 0.5 +- about 0.2): a filter that a flat input leaves at zero behind a ReLU gets no
+    # gradient there, while some positions of a noisy input excite it.
+    latent = torch.randn(n, *input_shape, generator=gen).to(device).requires_grad_(True)
     optimiser = torch.optim.Adam([latent], lr=settings.lr)
     was_training = model.training
     model.eval()
@@ -172,9 +173,14 @@ def image_grid(images: torch.Tensor, columns: int = 8, gap: int = 2) -> torch.Te
 
 
 def spread_layers(model: nn.Module) -> list[str]:
-    """An early, a middle and the last of the model's top-level blocks that hold convolutions."""
-    blocks = [name for name, child in model.named_children() if any(isinstance(m, _CONVS) for m in child.modules())]
+    """An early, a middle and the last of the model's blocks of convolutions: its top-level blocks when it has three or
+    more, else its convolutions. A top-level bare convolution (a stem) is skipped: its mean activation is linear in the
+    input, so the input that maximises it is a flat colour."""
+    blocks = [name for name, child in model.named_children()
+              if not isinstance(child, _CONVS) and any(isinstance(m, _CONVS) for m in child.modules())]
+    if len(blocks) < 3:
+        blocks = [name for name, m in model.named_modules() if isinstance(m, _CONVS)][1:] or blocks
     if not blocks:
-        raise ValueError(f"{type(model).__name__} has no top-level block with a convolution")
+        raise ValueError(f"{type(model).__name__} has no block of convolutions to visualise")
     picks = [blocks[0], blocks[len(blocks) // 2], blocks[-1]] if len(blocks) > 2 else blocks
     return list(dict.fromkeys(picks))

@@ -296,9 +296,10 @@ def filters_html(out_dir: Path, suite: str) -> list[str]:
     for model, layer, grid, summary in grids:
         gain = sum(summary["activation"]) / max(sum(summary["grey_activation"]), 1e-12)
         steps = summary.get("settings", {}).get("steps")
+        size = "×".join(str(v) for v in summary.get("size", []))
         out.append(f"<h3><code>{html.escape(model)}</code> · <code>{html.escape(layer)}</code></h3>"
-                   f"<p>filters {summary['filters'][0]}–{summary['filters'][-1]}; {steps} steps; mean activation {gain:.1f}× "
-                   "that of a uniform grey input</p>")
+                   f"<p>filters {summary['filters'][0]}–{summary['filters'][-1]}; {size + ' px; ' if size else ''}{steps} steps; "
+                   f"mean activation {gain:.1f}× that of a uniform grey input</p>")
         if grid.is_file():
             out.append(_img(grid.read_bytes(), f"filters of {model} {layer}"))
     return out

@@ -97,10 +97,12 @@ def test_filters_outside_the_layer_are_refused(planted: nn.Module) -> None:
     assert layer_filters(planted, "mix") == 3
 
 
-def test_spread_layers_of_a_resnet_are_the_stem_a_middle_stage_and_the_last() -> None:
+def test_spread_layers_of_a_resnet_skip_the_stem() -> None:
     from torchvision.models import resnet18
 
-    assert spread_layers(resnet18(num_classes=2)) == ["conv1", "layer2", "layer4"]
+    assert spread_layers(resnet18(num_classes=2)) == ["layer1", "layer3", "layer4"]
+    # a model of one block of convolutions: spread over its convolutions after the first
+    assert spread_layers(_Planted()) == ["mix"]
 
 
 def test_image_grid_places_images_row_by_row() -> None:
