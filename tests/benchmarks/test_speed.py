@@ -1,4 +1,4 @@
-"""Speed (and peak memory) of in-house explainers next to Captum and pytorch-grad-cam, one method per group.
+"""Speed (and peak memory) of in-house explainers next to Captum, pytorch-grad-cam and TorchCAM, one method per group.
 
 Run with `make benchmarks`; the default test run skips these (--benchmark-skip in pyproject's addopts).
 Within a group every implementation gets the same model, inputs, targets and method parameters. Batch-size
@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations:UserWarning"),
 ]
 
-INHOUSE, CAPTUM, GRAD_CAM = "in-house", "captum", "pytorch-grad-cam"
+INHOUSE, CAPTUM, GRAD_CAM, TORCHCAM = "in-house", "captum", "pytorch-grad-cam", "torchcam"
 # The in-house automatic memory budget on the benchmark's device, passed explicitly; library batch sizes derive from it.
 BUDGET_MIB = AUTO_BUDGET_MIB["cuda" if torch.cuda.is_available() else "cpu"]
 LARGE, SMALL = (4, 224), (2, 112)  # (batch, side) for one-pass methods and for many-pass methods
@@ -91,6 +91,31 @@ def grad_cam(cls_name: str, **attributes: object) -> Build:
             yield lambda: cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target])
         finally:
             cam.activations_and_grads.release()
+
+    return build
+
+
+def torchcam(cls_name: str, **options: object) -> Build:
+    """A TorchCAM extractor on model.layer4, its map taken before the library's min-max step; hooks removed at the end."""
+
+    @contextlib.contextmanager
+    def build(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Iterator[Callable[[], object]]:
+        import torchcam.methods
+
+        cam = getattr(torchcam.methods, cls_name)(model, target_layer="layer4", **options)
+        gradients = cls_name not in ("CAM", "ScoreCAM", "SSCAM", "ISCAM")
+
+        def call() -> torch.Tensor:
+            with torch.set_grad_enabled(gradients):
+                scores = model(x)
+            maps = cam(class_idx=target.tolist(), scores=scores, normalized=False)[0].detach()
+            cam.reset_hooks()
+            return maps
+
+        try:
+            yield call
+        finally:
+            cam.remove_hooks()
 
     return build
 
@@ -179,8 +204,11 @@ _LAYER_CAMS = [
     ("hirescam", "inhouse.hirescam", "HiResCAM", {}),
     ("eigencam", "inhouse.eigencam", "EigenCAM", {"center": True}),
 ]
+# The CAMs TorchCAM shares with the in-house ones, by its class name (Grad-CAM is in the first group of cases).
+_TORCHCAM = {"gradcam": "GradCAM", "gradcam++": "GradCAMpp", "xgradcam": "XGradCAM", "layercam": "LayerCAM"}
 _CAM_NOTE = ("target layer layer4. pytorch-grad-cam always returns the map upsampled to the input and min-max scaled "
-             "(numpy) and back-propagates through the whole network; the in-house map stays at layer resolution.")
+             "(numpy) and back-propagates through the whole network; the in-house map stays at layer resolution. TorchCAM: "
+             "normalized=False (the map at layer resolution), gradients by torch.autograd.grad to the layer.")
 
 
 def _cases() -> list[Case]:
@@ -188,11 +216,14 @@ def _cases() -> list[Case]:
         Case("gradcam", INHOUSE, inhouse("inhouse.gradcam", target_layer="layer4"), LARGE, 5, _CAM_NOTE + " Captum: LayerGradCam, relu_attributions=True."),
         Case("gradcam", CAPTUM, captum(_captum_gradcam), LARGE, 5),
         Case("gradcam", GRAD_CAM, grad_cam("GradCAM"), LARGE, 5),
+        Case("gradcam", TORCHCAM, torchcam("GradCAM"), LARGE, 5),
     ]
     for method, name, cls_name, params in _LAYER_CAMS:
         note = _CAM_NOTE + (" In-house center=True (pytorch-grad-cam centres the activations)." if method == "eigencam" else "")
         cases += [Case(method, INHOUSE, inhouse(name, target_layer="layer4", **params), LARGE, 5, note),
                   Case(method, GRAD_CAM, grad_cam(cls_name), LARGE, 5)]
+        if method in _TORCHCAM:
+            cases.append(Case(method, TORCHCAM, torchcam(_TORCHCAM[method]), LARGE, 5))
     cases += [
         Case("scorecam", INHOUSE, inhouse("inhouse.scorecam", target_layer="layer4", weights="channel_softmax", memory_budget_mib=BUDGET_MIB),
              (1, 224), 2,
@@ -201,6 +232,7 @@ def _cases() -> list[Case]:
              f"once at its default batch_size 16 and once at batch_size={_SCORE_CHUNK}."),
         Case("scorecam", f"{GRAD_CAM} (batch_size=16)", grad_cam("ScoreCAM", batch_size=16), (1, 224), 2),
         Case("scorecam", f"{GRAD_CAM} (batch_size={_SCORE_CHUNK})", grad_cam("ScoreCAM", batch_size=_SCORE_CHUNK), (1, 224), 2),
+        Case("scorecam", f"{TORCHCAM} (batch_size={_SCORE_CHUNK})", torchcam("ScoreCAM", batch_size=_SCORE_CHUNK), (1, 224), 2),
         Case("ablationcam", INHOUSE, inhouse("inhouse.ablationcam", target_layer="layer4", memory_budget_mib=BUDGET_MIB), (1, 112), 2,
              "target layer layer4. In-house feeds the ablated activations to the layers after layer4 only; pytorch-grad-cam "
              "(default batch_size 32) reruns layers 1-3 for every batch of ablated channels."),
@@ -262,8 +294,9 @@ def _notes(rows: list[dict]) -> list[str]:
     ]
 
 
-REPORT = Report(stem="", group="method", title="Speed benchmarks: in-house vs Captum and pytorch-grad-cam",
-                source="tests/benchmarks/test_speed.py", packages=("torchvision", "captum", "grad-cam", "pytest-benchmark"), notes=_notes)
+REPORT = Report(stem="", group="method", title="Speed benchmarks: in-house vs Captum, pytorch-grad-cam and TorchCAM",
+                source="tests/benchmarks/test_speed.py", packages=("torchvision", "captum", "grad-cam", "torchcam", "pytest-benchmark"),
+                notes=_notes)
 
 
 @pytest.fixture(autouse=True)
