@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 
 from bench.core.config import MetricConfig, SuiteConfig
-from bench.core.errors import BenchError
+from bench.core.errors import BenchError, ConfigError
+from bench.data.layout import REGION_SUFFIX, region_names
 from bench.data.suite_data import SuiteData, prepare_data
 from bench.metrics import get_metric
 from bench.models.precision import check_precision
@@ -115,8 +116,16 @@ def git_revision() -> str | None:
 
 
 def prepare(cfg: SuiteConfig) -> SuiteData:
-    """Stage 1: generate (synthetic, once, under a lock), discover and digest the data set. Models are planned, not prepared here."""
-    return prepare_data(cfg)
+    """Stage 1: generate (synthetic, once, under a lock), discover and digest the data set. Models are planned, not prepared here;
+    a metric's region that no sample of the explained split has is an error naming it, before any work."""
+    data = prepare_data(cfg)
+    found = region_names(data.split_refs(cfg.data.split, cfg.data.limit))
+    for m in cfg.metrics:
+        if m.region and m.region not in found:
+            have = ", ".join(found) or "none"
+            raise ConfigError(cfg.path, "metrics.region", f"column {m.column()!r}: no sample of the {cfg.data.split!r} split has a "
+                              f"{m.region!r} region mask (looked in {data.root}/{m.region}{REGION_SUFFIX}/; regions found: {have})")
+    return data
 
 
 def plan(cfg: SuiteConfig, data: SuiteData, device: torch.device) -> Plan:

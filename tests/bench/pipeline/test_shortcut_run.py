@@ -175,3 +175,35 @@ def test_the_contrast_is_the_mean_roc_auc_of_the_seed_pairs(ran: tuple[Path, Pat
         assert r["negative_mean"] == pytest.approx(np.mean(sides["control"]))
         assert r["seeds"] == 2
     assert "## Telling shortcut from control" in (out / "leaderboard.md").read_text()
+
+
+def test_a_region_no_explained_sample_has_is_named_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.core.errors import ConfigError
+    from bench.data.synthetic import SyntheticSpec, generate
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    root = generate(tmp_path / "folder", SyntheticSpec(image_size=32, counts={s: {"glaucoma": 2, "health": 2} for s in ("train", "val", "test")}))
+    path = tmp_path / "folder-suite.toml"
+    path.write_text(f"""
+[suite]
+name = "folder-regions"
+[data]
+source = "folder"
+root = "{root}"
+classes = ["health", "glaucoma"]
+image_size = 32
+[[models]]
+name = "m"
+[[methods]]
+name = "baseline.centre"
+[[metrics]]
+name = "energy_in_mask"
+region = "vessels"
+[run]
+device = "cpu"
+results = "{tmp_path / 'results'}"
+""")
+    with pytest.raises(ConfigError) as info:
+        run_suite(load_suite(path))
+    assert info.value.field == "metrics.region" and "'vessels'" in str(info.value) and "regions found: none" in str(info.value)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
