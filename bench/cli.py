@@ -211,7 +211,7 @@ def _cmd_visualize_filters(args: argparse.Namespace) -> int:
     from bench.models.layers import resolve_layer
     from bench.models.model_store import prepare_model
     from bench.pipeline.stages import prepare, resolve_device
-    from bench.reporting.filter_grids import layer_dir, write_filter_images
+    from bench.reporting.filter_grids import activation_gain, layer_dir, write_filter_images
 
     cfg = validate_suite(args.suite)
     names = [m.name for m in cfg.models]
@@ -227,9 +227,9 @@ def _cmd_visualize_filters(args: argparse.Namespace) -> int:
         raise InputError(args.suite, "--steps", str(err)) from err
     device = resolve_device(args.device or cfg.run.device)
     data = prepare(cfg)
-    model, _, _ = prepare_model(next(m for m in cfg.models if m.name == args.model), cfg, data, device)
     if len(data.shape) != 2:
         raise InputError(args.suite, "data", f"filter images are drawn for 2-D inputs; this data set's inputs have shape {data.shape}")
+    model, _, _ = prepare_model(next(m for m in cfg.models if m.name == args.model), cfg, data, device)
     layers = args.layer or spread_layers(model)
     counts = {}
     for layer in layers:
@@ -242,8 +242,8 @@ def _cmd_visualize_filters(args: argparse.Namespace) -> int:
         size = tuple(data.shape) if not args.size else (args.size, args.size)
         found = maximise_filters(model, layer, filters, (data.channels, *size), settings)
         grid = write_filter_images(layer_dir(cfg.results_dir(), args.model, found.layer), found, settings, {"model": args.model, "size": list(size)})
-        gain = sum(found.activation) / max(sum(found.grey_activation), 1e-12)
-        print(f"{args.model} {found.layer}: {len(filters)} of {count} filters, mean activation {gain:.1f}x grey's -> {grid}")
+        print(f"{args.model} {found.layer}: {len(filters)} of {count} filters, {activation_gain(found.activation, found.grey_activation)} "
+              f"-> {grid}")
     return 0
 
 

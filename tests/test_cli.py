@@ -127,13 +127,17 @@ def test_report_refuses_an_unknown_model_comparison_or_metric_before_drawing(tmp
     assert "--metric: no metric column 'iou_top'" in err and "iou_topk" in err
 
 
-def test_visualize_filters_refuses_bad_arguments_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_visualize_filters_refuses_bad_arguments_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     assert main(["visualize-filters", "suites/demo.toml", "--model", "resnet99"]) == 2
     assert "--model" in capsys.readouterr().err
     assert main(["visualize-filters", "suites/demo.toml", "--model", "resnet18w16[seed=0]", "--filters", "0"]) == 2
     assert "--filters" in capsys.readouterr().err
     assert main(["visualize-filters", "suites/demo.toml", "--model", "resnet18w16[seed=0]", "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err
+    # validation may note its probe there; nothing is trained
+    assert not (tmp_path / "cache" / "models").exists()
 
 
 def test_visualize_filters_writes_grids_that_the_report_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

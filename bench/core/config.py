@@ -593,14 +593,7 @@ def _check_data(found: SuiteProblems, data: DataConfig) -> DataConfig:
     elif data.source == "npz" and not found.failed("data.root") and not Path(root).is_file():
         found.add("data.root", f"{root!r}: no such .npz file")
     elif data.source == "synthetic":
-        for split, per_label in data.synthetic.counts.items():
-            _check_choice(found, f"data.synthetic.counts.{split}", split, SPLITS)
-            if not isinstance(per_label, dict):
-                found.add(f"data.synthetic.counts.{split}", f"expected a table of counts per label {list(LABELS)}, got {per_label!r}")
-                continue
-            for label, count in per_label.items():
-                _check_choice(found, f"data.synthetic.counts.{split}.{label}", label, LABELS)
-                _check_count(found, f"data.synthetic.counts.{split}.{label}", count)
+        _check_synthetic_counts(found, "data.synthetic.counts", data.synthetic.counts)
     elif data.source == "textures":
         for split, count in data.textures.counts.items():
             _check_choice(found, f"data.textures.counts.{split}", split, SPLITS)
@@ -610,6 +603,17 @@ def _check_data(found: SuiteProblems, data: DataConfig) -> DataConfig:
     if data.classes and data.source in ("synthetic", "textures", "mnist1d"):
         found.add("data.classes", f"the {data.source} source names its own classes; remove data.classes")
     return dataclasses.replace(data, root=root, manifest=manifest)
+
+
+def _check_synthetic_counts(found: SuiteProblems, key: str, counts: dict) -> None:
+    for split, per_label in counts.items():
+        _check_choice(found, f"{key}.{split}", split, SPLITS)
+        if not isinstance(per_label, dict):
+            found.add(f"{key}.{split}", f"expected a table of counts per label {list(LABELS)}, got {per_label!r}")
+            continue
+        for label, count in per_label.items():
+            _check_choice(found, f"{key}.{split}.{label}", label, LABELS)
+            _check_count(found, f"{key}.{split}.{label}", count)
 
 
 def _check_count(found: SuiteProblems, key: str, count: Any) -> None:
@@ -655,13 +659,13 @@ def _check_models(found: SuiteProblems, entries: list[ModelConfig], data: DataCo
                 problem = (_checkpoint_problem if path_key == "checkpoint" else _pretrained_problem)(Path(value))
                 if problem:
                     found.add(at(path_key), problem)
-        resolved.append(dataclasses.replace(m, **paths))
+        train_data = _check_train_data(found, f"{key}.train_data", m.train_data, data)
+        resolved.append(dataclasses.replace(m, **paths, train_data=train_data))
         _check_positive(found, at_train("epochs"), m.train.epochs)
         _check_positive(found, at_train("batch_size"), m.train.batch_size)
         _check_positive(found, at_train("lr"), m.train.lr)
         _check_positive(found, at_train("weight_decay"), m.train.weight_decay, allow_zero=True)
         _check_choice(found, at_train("select"), m.train.select, SELECT_KEYS)
-        _check_train_data(found, f"{key}.train_data", m.train_data, data.source)
     return resolved
 
 
@@ -669,18 +673,31 @@ def _check_models(found: SuiteProblems, entries: list[ModelConfig], data: DataCo
 _TRAIN_DATA_KEYS = {"folder": ("root", "manifest"), "csv": ("root", "manifest"), "synthetic": ("synthetic",)}
 
 
-def _check_train_data(found: SuiteProblems, key: str, overrides: dict[str, Any], source: str) -> None:
-    allowed = _TRAIN_DATA_KEYS.get(source, ())
+def _check_train_data(found: SuiteProblems, key: str, overrides: dict[str, Any], data: DataConfig) -> dict[str, Any]:
+    """The overrides with their paths expanded, each problem recorded naming models[i].train_data.KEY."""
+    allowed = _TRAIN_DATA_KEYS.get(data.source, ())
+    resolved = dict(overrides)
     for name, value in overrides.items():
         if name not in allowed:
-            found.add(f"{key}.{name}", f"not a training-data option of the {source!r} source (allowed: {', '.join(allowed) or 'none'})")
+            found.add(f"{key}.{name}", f"not a training-data option of the {data.source!r} source (allowed: {', '.join(allowed) or 'none'})")
         elif name == "synthetic":
             if not isinstance(value, dict):
                 found.add(f"{key}.synthetic", f"expected a table of [data.synthetic] options, got {type(value).__name__}")
                 continue
             _build(SyntheticData, value, found, f"{key}.synthetic")
+            if isinstance(value.get("counts"), dict):
+                _check_synthetic_counts(found, f"{key}.synthetic.counts", value["counts"])
         elif not isinstance(value, str) or not value:
             found.add(f"{key}.{name}", f"expected a non-empty path string, got {value!r}")
+        else:
+            resolved[name] = _expanded(found, f"{key}.{name}", value)
+    root = resolved.get("root", data.root)
+    if "root" in resolved and not found.failed(f"{key}.root") and not Path(root).is_dir():
+        found.add(f"{key}.root", f"{root!r} is not a directory")
+    manifest = resolved.get("manifest")
+    if manifest and not found.failed(f"{key}.manifest") and not found.failed(f"{key}.root") and not (Path(root) / manifest).is_file():
+        found.add(f"{key}.manifest", f"{manifest!r}: no such file under {root}")
+    return resolved
 
 
 def training_data_config(data: DataConfig, overrides: dict[str, Any]) -> DataConfig:
@@ -817,7 +834,7 @@ def collect_suite(data: dict, file: str) -> tuple[SuiteConfig, SuiteProblems]:
     found = SuiteProblems(file)
     cfg = _build(SuiteConfig, data, found, "")
     data_cfg = _check_data(found, cfg.data)
-    models = _check_models(found, cfg.models, cfg.data)
+    models = _check_models(found, cfg.models, data_cfg)
     _check_methods(found, cfg.methods)
     metrics = _check_metrics(found, cfg.metrics, cfg.methods, cfg.data)
     _check_settings(found, cfg)

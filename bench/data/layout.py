@@ -50,11 +50,12 @@ def class_order(found: set[str], classes: tuple[str, ...] | list[str], where: Pa
     return tuple(classes)
 
 
-def discover_folder(root: Path, classes: tuple[str, ...] | list[str] = ()) -> tuple[list[SampleRef], tuple[str, ...]]:
+def discover_folder(root: Path, classes: tuple[str, ...] | list[str] = (), regions: tuple[str, ...] = ()) -> tuple[list[SampleRef], tuple[str, ...]]:
     """Samples of ROOT/{split}/{class}/NAME.ext with optional masks in ROOT/masks/{split}/{class}/NAME.png, and the classes.
 
-    Further region masks lie in ROOT/{region}_masks/{split}/{class}/NAME.png (the region is named by its folder). Class
-    index follows `classes` when given (e.g. health, glaucoma: the positive class last), else sorted folder names.
+    The masks of each region asked for lie in ROOT/{region}_masks/{split}/{class}/NAME.png; other such folders are left
+    alone (so a data set's digest and loading do not change with folders no suite reads). Class index follows `classes`
+    when given (e.g. health, glaucoma: the positive class last), else sorted folder names.
     """
     root = Path(root)
     if not root.is_dir():
@@ -74,7 +75,6 @@ def discover_folder(root: Path, classes: tuple[str, ...] | list[str] = ()) -> tu
     if stray:
         raise DataError(stray[0], None, f"unexpected class folder; data.classes lists {list(classes)}")
     order = class_order(set(found), classes, root, "class folders")
-    regions = sorted(d.name.removesuffix(REGION_SUFFIX) for d in root.iterdir() if d.is_dir() and d.name.endswith(REGION_SUFFIX))
     refs = []
     for split in SPLITS:
         for label_index, label in enumerate(order):
@@ -137,6 +137,8 @@ def discover_manifest(root: Path, manifest: Path, classes: tuple[str, ...] | lis
     return [SampleRef(sid, split, order.index(label), image, mask) for sid, split, label, image, mask in rows], order
 
 
-def discover(root: Path, manifest: Path | None = None, classes: tuple[str, ...] | list[str] = ()) -> tuple[list[SampleRef], tuple[str, ...]]:
-    """Samples of a data set and its classes, from its manifest when one is given, else from the folder layout."""
-    return discover_manifest(root, manifest, classes) if manifest else discover_folder(root, classes)
+def discover(root: Path, manifest: Path | None = None, classes: tuple[str, ...] | list[str] = (),
+             regions: tuple[str, ...] = ()) -> tuple[list[SampleRef], tuple[str, ...]]:
+    """Samples of a data set and its classes, from its manifest when one is given, else from the folder layout (with the
+    region masks asked for)."""
+    return discover_manifest(root, manifest, classes) if manifest else discover_folder(root, classes, regions)

@@ -15,7 +15,7 @@ from bench.core.errors import DataError
 from bench.data.arrays import ArrayData, ArrayFile, array_refs, read_arrays, write_arrays
 from bench.data.images import ImageFiles, SplitData, dataset_digest
 from bench.data.layout import SampleRef, discover
-from bench.data.synthetic import LABELS, VARIANTS, SyntheticSpec, generate, variant_root
+from bench.data.synthetic import LABELS, MARKER_REGION, VARIANTS, SyntheticSpec, generate, variant_root
 from bench.utils.file_lock import file_lock
 
 
@@ -124,8 +124,13 @@ def _image_source(cfg: SuiteConfig, refs: list[SampleRef], classes: tuple[str, .
 def folder_refs(cfg: SuiteConfig) -> Source:
     """A class-folder data set (any class names; masks optional), or the samples of its CSV manifest."""
     root = Path(cfg.data.root)
-    refs, classes = discover(root, root / cfg.data.manifest if cfg.data.manifest else None, tuple(cfg.data.classes))
+    refs, classes = discover(root, root / cfg.data.manifest if cfg.data.manifest else None, tuple(cfg.data.classes), metric_regions(cfg))
     return _image_source(cfg, refs, classes)
+
+
+def metric_regions(cfg: SuiteConfig) -> tuple[str, ...]:
+    """The further mask regions the suite's metrics score against."""
+    return tuple(sorted({m.region for m in cfg.metrics if m.region}))
 
 
 def synthetic_spec(cfg: SuiteConfig) -> SyntheticSpec:
@@ -140,8 +145,10 @@ def synthetic_refs(cfg: SuiteConfig) -> Source:
     root = Path(cfg.data.root)
     with file_lock(root.with_name(root.name + ".lock")):
         generate(root, synthetic_spec(cfg))
-    refs, classes = discover(root, None, LABELS)
-    variants = {v: discover(variant_root(root, v), None, LABELS)[0] for v in VARIANTS} if cfg.data.synthetic.shortcut else {}
+    regions = (MARKER_REGION,) if cfg.data.synthetic.shortcut else ()
+    refs, classes = discover(root, None, LABELS, regions)
+    # A set without a test split has no versions of it.
+    variants = {v: discover(variant_root(root, v), None, LABELS, regions)[0] for v in VARIANTS if variant_root(root, v).is_dir()} if regions else {}
     return dataclasses.replace(_image_source(cfg, refs, classes), variants=variants)
 
 

@@ -121,8 +121,8 @@ def _stamp_vessels(points: np.ndarray, size: int) -> np.ndarray:
 def render_fundus(rng: np.random.Generator, label: str, spec: SyntheticSpec, marker_at: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray | None, FundusParams]:
     """One fundus image (uint8 RGB), its optic-disc mask, the shortcut marker's mask and its draws.
 
-    marker_at: "" for no marker, "in_place" for the lower corner on the disc's far side from the field's centre line
-    (where training puts it), "moved" for the opposite, upper corner. The marker draws nothing from rng, so the same
+    marker_at: "" for no marker, "in_place" for the field's lower-left corner (where training puts it), "moved" for the
+    opposite, upper-right corner. The marker draws nothing from rng, so the same
     rng state renders the same image with the marker anywhere or nowhere.
     """
     size = spec.image_size

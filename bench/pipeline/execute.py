@@ -138,7 +138,7 @@ def _variant_reports(unit: Unit, ws: Workspace) -> dict[str, dict]:
     if not names:
         return {}
     model, _, _ = ws.model(unit.model)
-    splits = {"explained": ws.data.split("test")} | {name: ws.data.variant(name) for name in names}
+    splits = {"test": ws.data.split("test")} | {name: ws.data.variant(name) for name in names}
     return {name: classifier_report(predict(model, split.inputs, batch_size=ws.cfg.run.batch_size, device=ws.device), split.labels, ws.data.classes)
             for name, split in splits.items()}
 

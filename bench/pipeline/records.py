@@ -74,8 +74,8 @@ class EvaluateRecord(Record):
     # Per sample: the true class and the class probabilities (what ROC curves and per-class figures are drawn from).
     labels: list[int] = field(default_factory=list)
     probabilities: list[list[float]] = field(default_factory=list)
-    # The classifier report on each other version of the whole test split, and on the whole test split itself as
-    # "explained" (e.g. a shortcut marker removed or moved): what a model's reliance on a feature does to its accuracy.
+    # The classifier report on the whole test split ("test") and on each of its other versions (e.g. a shortcut marker
+    # removed or moved): what a model's reliance on a feature does to its accuracy.
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

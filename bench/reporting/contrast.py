@@ -90,9 +90,10 @@ def _pm(mean: float, sd: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd == sd else "")
 
 
-VARIANT_NOTE = ("explained: the whole test split as the suite explains it; the others are versions of it the data set provides, "
-                "each image differing only in one feature (for the synthetic shortcut set: correlated = the marker with the label "
-                "as in training, removed = no marker, moved = label-correlated in the opposite corner). Mean ± SD over seeds.")
+VARIANT_NOTE = ("test: the whole test split as the data set holds it; the others are versions of it the data set provides, "
+                "each image differing only in one feature (for the synthetic shortcut set, whose test images all carry the "
+                "marker: correlated = the marker with the label as in training, removed = no marker, moved = label-correlated "
+                "in the opposite corner). Mean ± SD over seeds.")
 
 
 def variant_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:

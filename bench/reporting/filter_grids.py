@@ -24,6 +24,14 @@ def _png(image: torch.Tensor) -> np.ndarray:
     return array[..., 0] if array.shape[-1] == 1 else array
 
 
+def activation_gain(activation: list[float], grey: list[float]) -> str:
+    """What the ascent reached against a grey input, in words: a ratio of summed mean activations when grey's is positive."""
+    total, base = sum(activation), sum(grey)
+    if base > 0:
+        return f"mean activation {total / base:.1f}× that of a uniform grey input"
+    return f"summed mean activation {total:.3g} (grey input: {base:.3g})"
+
+
 def layer_dir(results: Path, model: str, layer: str) -> Path:
     """Where one model layer's filter images go under a suite's results folder."""
     return Path(results) / FILTERS_DIR / model / layer

@@ -22,7 +22,7 @@ from bench.pipeline.store import RecordStore
 from bench.pipeline.units import params_label
 from bench.reporting import contrast, figures
 from bench.reporting.compare import compare_cells, rank_changes, read_board, unmatched_rows
-from bench.reporting.filter_grids import stored_grids
+from bench.reporting.filter_grids import activation_gain, stored_grids
 from bench.reporting.gallery import Gallery, best_median_worst, fixed_positions, load_gallery
 from bench.reporting.map_figures import Cell, map_grid
 from bench.reporting.publish import implementation_label, metric_tables
@@ -294,12 +294,11 @@ def filters_html(out_dir: Path, suite: str) -> list[str]:
            "variation; seeded), filters in index order, row by row. Written by <code>bench visualize-filters "
            f"suites/{html.escape(suite)}.toml --model NAME</code>.</p>"]
     for model, layer, grid, summary in grids:
-        gain = sum(summary["activation"]) / max(sum(summary["grey_activation"]), 1e-12)
         steps = summary.get("settings", {}).get("steps")
         size = "×".join(str(v) for v in summary.get("size", []))
         out.append(f"<h3><code>{html.escape(model)}</code> · <code>{html.escape(layer)}</code></h3>"
                    f"<p>filters {summary['filters'][0]}–{summary['filters'][-1]}; {size + ' px; ' if size else ''}{steps} steps; "
-                   f"mean activation {gain:.1f}× that of a uniform grey input</p>")
+                   f"{activation_gain(summary['activation'], summary['grey_activation'])}</p>")
         if grid.is_file():
             out.append(_img(grid.read_bytes(), f"filters of {model} {layer}"))
     return out

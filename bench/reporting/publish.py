@@ -233,6 +233,9 @@ def write_results(out_dir: Path, board: pd.DataFrame, records: pd.DataFrame, cfg
         if table is not None and not table.empty:
             paths.append(out_dir / name)
             write_text_atomic(paths[-1], table.to_csv(index=False, float_format="%.6g"))
+        elif name in ("variants.csv", "contrast.csv"):
+            # A suite that no longer has them must not show the tables of an earlier run.
+            (out_dir / name).unlink(missing_ok=True)
     if metric_agreement is not None and not metric_agreement.empty:
         text += "\n" + metric_agreement_markdown(metric_agreement)
     if not sweeps.empty:

@@ -476,6 +476,8 @@ def test_an_unlabelled_region_metric_gets_its_own_column(tmp_path: Path) -> None
     (lambda s: s["models"][1].update(train_data={"root": "elsewhere"}), "models[1].train_data.root", "not a training-data option"),
     (lambda s: s["models"][1].update(train_data={"synthetic": {"shortcat": False}}), "models[1].train_data.synthetic.shortcat", "did you mean 'shortcut'"),
     (lambda s: s["models"][1].update(train_data={"synthetic": {"shortcut": "no"}}), "models[1].train_data.synthetic.shortcut", "expected boolean"),
+    (lambda s: s["models"][1].update(train_data={"synthetic": {"counts": {"trian": {"glaucoma": 2}}}}), "models[1].train_data.synthetic.counts.trian",
+     "did you mean 'train'"),
     (lambda s: s.update(contrast={"positive": "shortcut", "negative": "contrl", "columns": ["marker_energy"]}), "contrast.negative", "did you mean 'control'"),
     (lambda s: s.update(contrast={"positive": "shortcut", "negative": "shortcut", "columns": ["marker_energy"]}), "contrast.negative", "same entry"),
     (lambda s: s.update(contrast={"positive": "shortcut", "negative": "control", "columns": ["marker"]}), "contrast.columns[0]", "not a metric column"),
@@ -488,13 +490,20 @@ def test_bad_regions_training_data_and_contrasts_are_named(tmp_path: Path, chang
     assert err.field == field and words in str(err), str(err)
 
 
-def test_a_folder_model_may_train_on_another_root(tmp_path: Path, data_root: Path) -> None:
+def test_a_folder_model_may_train_on_another_root(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.core.config import training_data_config
 
     suite = minimal_suite(data_root)
-    suite["models"][0]["train_data"] = {"root": str(tmp_path / "other")}
+    suite["models"][0]["train_data"] = {"root": "$OTHER_ROOT"}
+    monkeypatch.setenv("OTHER_ROOT", str(tmp_path / "other"))
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == "models[0].train_data.root" and "not a directory" in str(err)
+    (tmp_path / "other").mkdir()
     cfg = load_suite(write_suite(tmp_path, suite))
     assert training_data_config(cfg.data, cfg.models[0].train_data).root == str(tmp_path / "other")
+    suite["models"][0]["train_data"]["manifest"] = "train.csv"
+    err = config_error(write_suite(tmp_path, suite))
+    assert err.field == "models[0].train_data.manifest" and "no such file" in str(err)
 
 
 def test_training_data_with_other_generator_options_gets_its_own_root(tmp_path: Path) -> None:

@@ -65,11 +65,14 @@ def test_folder_layout_finds_every_image_with_split_label_and_mask(folder_root: 
         assert ref.mask == (folder_root / mask if mask else None), sample_id
 
 
-def test_folder_layout_finds_region_masks_by_their_folder(folder_root: Path) -> None:
+def test_folder_layout_finds_the_region_masks_asked_for_by_their_folder(folder_root: Path) -> None:
     _touch(folder_root / "shortcut_masks" / "train" / "glaucoma" / "g2.png")
     _touch(folder_root / "shortcut_masks" / "test" / "health" / "th.png")
     _touch(folder_root / "vessel_masks" / "test" / "health" / "th.png")
-    refs = _by_id(discover_folder(folder_root, GLAUCOMA)[0])
+    _touch(folder_root / "cup_masks" / "test" / "health" / "th.png")
+    # folders no suite asks for are left alone
+    assert all(r.regions == () for r in discover_folder(folder_root, GLAUCOMA)[0])
+    refs = _by_id(discover_folder(folder_root, GLAUCOMA, ("shortcut", "vessel"))[0])
     assert refs["train/glaucoma/g2"].regions == (("shortcut", folder_root / "shortcut_masks" / "train" / "glaucoma" / "g2.png"),)
     assert [name for name, _ in refs["test/health/th"].regions] == ["shortcut", "vessel"]
     assert refs["train/glaucoma/g1"].regions == ()

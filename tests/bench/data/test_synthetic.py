@@ -192,6 +192,8 @@ def test_the_shortcut_fingerprint_changed_with_the_layout_and_no_other_did() -> 
     # Version-1 fingerprints, as written before the shortcut layout changed: sets without a shortcut keep theirs.
     assert SyntheticSpec().fingerprint() == "2609afa7f07406d2"
     assert SyntheticSpec(image_size=64, seed=3).fingerprint() == "9cc9109e0dad6cd0"
+    # a shortcut set's carries its layout's version, so a set written in the old layout is generated again
+    assert SyntheticSpec(shortcut=True).fingerprint() == "c11183d21868e492"
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:

@@ -92,8 +92,10 @@ def test_the_ascent_is_seeded_and_leaves_the_model_as_it_was(planted: nn.Module)
 def test_filters_outside_the_layer_are_refused(planted: nn.Module) -> None:
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         maximise_filters(planted, "features", [3], (1, 16, 16))
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match=r"steps >= 1.*'steps': 0"):
         AscentSettings(steps=0)
+    with pytest.raises(ValueError, match=r"'tv': -1"):
+        AscentSettings(tv=-1)
     assert layer_filters(planted, "mix") == 3
 
 

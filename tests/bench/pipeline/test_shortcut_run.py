@@ -117,7 +117,7 @@ def test_every_model_is_evaluated_on_each_version_of_the_whole_test_split(ran: t
     evaluations = [r for r in RecordStore(out / "records").read_all().values() if isinstance(r, EvaluateRecord)]
     assert len(evaluations) == 4
     for e in evaluations:
-        assert list(e.variants) == ["explained", "correlated", "removed", "moved"]
+        assert list(e.variants) == ["test", "correlated", "removed", "moved"]
         assert all(report["n"] == 10 for report in e.variants.values())
     variants = pd.read_csv(out / "variants.csv")
     assert set(variants["model"]) == {"shortcut", "control"} and set(variants["seeds"]) == {2}
