@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from bench.data.generated import already_generated, staged, write_png
-from bench.data.layout import SPLITS
+from bench.data.layout import REGION_SUFFIX, SPLITS
 from bench.utils.progress import progress
 
 GENERATOR_VERSION = 1
@@ -220,7 +220,7 @@ def _write_image(root: Path, spec: SyntheticSpec, split: str, label: str, index:
     write_png(image, root / split / label / name)
     write_png(mask.astype(np.uint8) * 255, root / "masks" / split / label / name)
     if marker is not None:
-        write_png(marker.astype(np.uint8) * 255, root / f"{MARKER_REGION}_masks" / split / label / name)
+        write_png(marker.astype(np.uint8) * 255, root / f"{MARKER_REGION}{REGION_SUFFIX}" / split / label / name)
 
 
 def variant_root(root: Path, variant: str) -> Path:

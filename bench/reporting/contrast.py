@@ -12,6 +12,7 @@ from bench.core.config import SuiteConfig
 from bench.models.classifier_metrics import roc_auc
 from bench.pipeline.records import EvaluateRecord, ScoreRecord
 from bench.pipeline.units import params_label
+from bench.reporting.cells import markdown_table, mean_sd
 from bench.reporting.tables import StoredRun, setting_of
 
 VARIANT_FIGURES = ("accuracy", "roc_auc")
@@ -84,12 +85,6 @@ def contrast_table(run: StoredRun, cfg: SuiteConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pm(mean: float, sd: float, digits: int = 3) -> str:
-    if mean != mean:
-        return "–"
-    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd == sd else "")
-
-
 VARIANT_NOTE = ("test: the whole test split as the data set holds it; the others are versions of it the data set provides, "
                 "each image differing only in one feature (for the synthetic shortcut set, whose test images all carry the "
                 "marker: correlated = the marker with the label as in training, removed = no marker, moved = label-correlated "
@@ -103,8 +98,8 @@ def variant_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     rows = []
     for model, group in table.groupby("model", sort=False):
         cell = {r["variant"]: r for _, r in group.iterrows()}
-        rows.append([model, *(_pm(cell[v]["accuracy"], cell[v]["accuracy_sd"]) if v in cell else "–" for v in variants),
-                     *(_pm(cell[v]["roc_auc"], cell[v]["roc_auc_sd"]) if v in cell else "–" for v in variants)])
+        rows.append([model, *(mean_sd(cell[v]["accuracy"], cell[v]["accuracy_sd"]) if v in cell else "–" for v in variants),
+                     *(mean_sd(cell[v]["roc_auc"], cell[v]["roc_auc_sd"]) if v in cell else "–" for v in variants)])
     return head, rows
 
 
@@ -120,14 +115,9 @@ def contrast_note(cfg: SuiteConfig) -> str:
 def contrast_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """The contrast table as a header and text rows."""
     head = ["implementation", "column", "ROC-AUC", "min over seeds", "positive mean", "negative mean", "seeds", "n"]
-    rows = [[r["implementation"], r["column"], _pm(r["roc_auc"], r["roc_auc_sd"]), f"{r['roc_auc_min']:.3f}", f"{r['positive_mean']:.3f}",
+    rows = [[r["implementation"], r["column"], mean_sd(r["roc_auc"], r["roc_auc_sd"]), f"{r['roc_auc_min']:.3f}", f"{r['positive_mean']:.3f}",
              f"{r['negative_mean']:.3f}", str(int(r["seeds"])), str(int(r["n"]))] for _, r in table.iterrows()]
     return head, rows
-
-
-def markdown_table(head: list[str], rows: list[list[str]]) -> list[str]:
-    """Lines of a Markdown table."""
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def contrast_markdown(variants: pd.DataFrame | None, contrast: pd.DataFrame | None, cfg: SuiteConfig) -> str:

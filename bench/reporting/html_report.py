@@ -21,6 +21,7 @@ from bench.models.classifier_metrics import roc_auc, roc_curve
 from bench.pipeline.store import RecordStore
 from bench.pipeline.units import params_label
 from bench.reporting import contrast, figures
+from bench.reporting.cells import number
 from bench.reporting.compare import compare_cells, rank_changes, read_board, unmatched_rows
 from bench.reporting.filter_grids import activation_gain, stored_grids
 from bench.reporting.gallery import Gallery, best_median_worst, fixed_positions, load_gallery
@@ -64,17 +65,13 @@ details { margin: 0.3em 0 1em; } summary { cursor: pointer; color: #245; }
 """
 
 
-def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def _img(data: bytes, alt: str, mime: str = "image/png") -> str:
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
 
 
 def _cell(value: object, text: str, css: str = "") -> str:
-    number = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
-    return f'<td{f" class={css!r}" if css else ""} data-value="{html.escape(str(number))}">{html.escape(text)}</td>'
+    sort_value = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    return f'<td{f" class={css!r}" if css else ""} data-value="{html.escape(str(sort_value))}">{html.escape(text)}</td>'
 
 
 def leaderboard_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
@@ -89,10 +86,10 @@ def leaderboard_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
             for _, r in rows.iterrows():
                 cells = [_cell(implementation_label(r["implementation"], r["params"]), implementation_label(r["implementation"], r["params"]))]
                 for c, _ in group:
-                    text = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
+                    text = f"{number(r[c])} [{number(r[c + '_ci_low'])}, {number(r[c + '_ci_high'])}]"
                     sd = r.get(c + "_seed_sd")
                     if r.get("seeds", 1) > 1 and sd is not None and not math.isnan(sd):
-                        text += f" ±{_fmt(sd)}"
+                        text += f" ±{number(sd)}"
                     cells.append(_cell(r[c], text, "best" if r.get(f"{c}_rank") == 1 else ""))
                 css = ' class="baseline"' if r["library"] == "baseline" else ""
                 body.append(f"<tr{css}>{''.join(cells)}</tr>")
@@ -124,9 +121,9 @@ def metric_cost_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
     for model, rows in costs.groupby("model", sort=False):
         out.append(f"<h3>Metric cost: <code>{html.escape(str(model))}</code></h3>")
         out.append(_table(["metric", "passes per image", "ms/img", "budget ms/img", "× budget", "range"],
-                          [[(r["metric"], r["metric"]), (r["passes"], r["passes"]), (r["ms_per_image"], _fmt(r["ms_per_image"], 2)),
-                            (r["budget_ms_per_image"], _fmt(r["budget_ms_per_image"], 2)), (r["efficiency"], _fmt(r["efficiency"], 2)),
-                            (r["efficiency_max"], f"[{_fmt(r['efficiency_min'], 2)}, {_fmt(r['efficiency_max'], 2)}]")]
+                          [[(r["metric"], r["metric"]), (r["passes"], r["passes"]), (r["ms_per_image"], number(r["ms_per_image"], 2)),
+                            (r["budget_ms_per_image"], number(r["budget_ms_per_image"], 2)), (r["efficiency"], number(r["efficiency"], 2)),
+                            (r["efficiency_max"], f"[{number(r['efficiency_min'], 2)}, {number(r['efficiency_max'], 2)}]")]
                            for _, r in rows.iterrows()]))
     return out
 
@@ -137,7 +134,7 @@ def classifier_html(out_dir: Path) -> list[str]:
     for card_path in sorted((out_dir / "models").glob("*.json")):
         card = json.loads(card_path.read_text())
         for split, report in card.get("explained_split", {}).items():
-            figures_text = ", ".join(f"{k} {_fmt(report[k])}" for k in ("accuracy", "roc_auc", "balanced_accuracy", "macro_f1") if k in report)
+            figures_text = ", ".join(f"{k} {number(report[k])}" for k in ("accuracy", "roc_auc", "balanced_accuracy", "macro_f1") if k in report)
             out.append(f"<h4><code>{html.escape(card_path.stem)}</code> on <code>{html.escape(split)}</code></h4><p>{figures_text} "
                        f"(n = {report.get('n')})</p>")
             if report.get("confusion_matrix") and report.get("classes"):
@@ -187,10 +184,10 @@ def _map_cell(g: Gallery, pos: int, label: str, title: str, reference: str | Non
     notes = []
     if reference is not None:
         rho = _agreement(g, reference, label, sid)
-        notes.append(f"ρ vs {reference.split('.')[0]} {_fmt(rho, 2)}")
+        notes.append(f"ρ vs {reference.split('.')[0]} {number(rho, 2)}")
     value = g.values.get(label, {}).get(sid)
     if value is not None:
-        notes.append(f"{g.metric} {_fmt(value, 2)}")
+        notes.append(f"{g.metric} {number(value, 2)}")
     heat = g.maps[label][pos]
     return Cell(g.inputs[pos], g.masks[pos] if g.masks is not None else None, heat, title, "\n".join(notes), not np.isfinite(heat).any())
 
@@ -366,7 +363,7 @@ def roc_html(out_dir: Path) -> list[str]:
 
 def per_class_html(report: dict) -> str:
     """The per-class figures of a classifier report as a table."""
-    rows = [[(c["class"], c["class"]), *((c.get(k), _fmt(c.get(k))) for k in ("precision", "recall", "f1", "roc_auc")),
+    rows = [[(c["class"], c["class"]), *((c.get(k), number(c.get(k))) for k in ("precision", "recall", "f1", "roc_auc")),
              (c.get("support"), str(c.get("support")))] for c in report.get("per_class", [])]
     return _table(["class", "precision", "recall", "F1", "ROC-AUC (one vs rest)", "support"], rows) if rows else ""
 
@@ -416,7 +413,7 @@ def method_cards_html(board: pd.DataFrame, cfg: SuiteConfig) -> list[str]:
         cost = ""
         if not rows.empty:
             r = rows.iloc[0]
-            parts = [f"{name} {_fmt(r.get(col), digits)}" for name, col, digits in
+            parts = [f"{name} {number(r.get(col), digits)}" for name, col, digits in
                      (("runtime ms/image", "runtime_ms_median", 2), ("peak memory MiB", "peak_memory_mib", 1), ("efficiency", "efficiency", 2))
                      if col in r and r.get(col) == r.get(col)]
             cost = f"<p>Cost ({html.escape(str(r['model']))}): {', '.join(parts) or 'not timed'}; version {html.escape(str(r['version']))}</p>"
@@ -445,13 +442,13 @@ def compare_html(board: pd.DataFrame, other: Path) -> list[str]:
     if not off.empty:
         out.append(_table(["model", "implementation", "column", "A", "A CI", "B", "B CI", "B − A", "status"],
                           [[(r["model"], r["model"]), (r["implementation"], r["implementation"]), (r["column"], r["column"]),
-                            (r["a"], _fmt(r["a"])), (r["a_ci_low"], f"[{_fmt(r['a_ci_low'])}, {_fmt(r['a_ci_high'])}]"),
-                            (r["b"], _fmt(r["b"])), (r["b_ci_low"], f"[{_fmt(r['b_ci_low'])}, {_fmt(r['b_ci_high'])}]"),
+                            (r["a"], number(r["a"])), (r["a_ci_low"], f"[{number(r['a_ci_low'])}, {number(r['a_ci_high'])}]"),
+                            (r["b"], number(r["b"])), (r["b_ci_low"], f"[{number(r['b_ci_low'])}, {number(r['b_ci_high'])}]"),
                             (r["difference"], f"{r['difference']:+.3f}"), (r["status"], r["status"])] for _, r in off.iterrows()]))
     if not ranks.empty:
         out.append(_table(["model", "implementation", "column", "rank in A", "rank in B"],
                           [[(r["model"], r["model"]), (r["implementation"], r["implementation"]), (r["column"], r["column"]),
-                            (r["rank_a"], _fmt(r["rank_a"], 0)), (r["rank_b"], _fmt(r["rank_b"], 0))] for _, r in ranks.iterrows()]))
+                            (r["rank_a"], number(r["rank_a"], 0)), (r["rank_b"], number(r["rank_b"], 0))] for _, r in ranks.iterrows()]))
     return out
 
 

@@ -11,14 +11,11 @@ import pandas as pd
 from bench.core.config import SuiteConfig
 from bench.metrics import get_metric
 from bench.pipeline.units import params_label
+from bench.reporting.cells import number
 from bench.reporting.contrast import contrast_markdown
 from bench.reporting.study import Study
 from bench.reporting.tables import metric_costs
 from bench.utils.atomic_files import write_text_atomic
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
@@ -50,18 +47,18 @@ def markdown(board: pd.DataFrame, cfg: SuiteConfig, context: dict) -> str:
             for label, (_, r) in zip(labels, rows.iterrows()):
                 cells = [label]
                 for c, _ in group:
-                    cell = f"{_fmt(r[c])} [{_fmt(r[c + '_ci_low'])}, {_fmt(r[c + '_ci_high'])}]"
+                    cell = f"{number(r[c])} [{number(r[c + '_ci_low'])}, {number(r[c + '_ci_high'])}]"
                     sd = r.get(c + "_seed_sd")
                     if r.get("seeds", 1) > 1 and sd is not None and not math.isnan(sd):
-                        cell += f" ±{_fmt(sd)}"
+                        cell += f" ±{number(sd)}"
                     cells.append(f"**{cell}**" if r.get(f"{c}_rank") == 1 else cell)
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
         head = ["implementation", "library", "ms/img (IQR)", "× ideal", "peak MiB", "metrics ms/img", "n", "undefined", "failures"]
         lines += ["### Cost and counts", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for label, (_, r) in zip(labels, rows.iterrows()):
-            cells = [label, f"{r['library']} {r['version']}", f"{_fmt(r['runtime_ms_median'], 2)} ({_fmt(r['runtime_ms_iqr'], 2)})",
-                     _fmt(r.get("efficiency"), 2), _fmt(r["peak_memory_mib"], 1), _fmt(r.get("metrics_ms_per_image"), 2),
+            cells = [label, f"{r['library']} {r['version']}", f"{number(r['runtime_ms_median'], 2)} ({number(r['runtime_ms_iqr'], 2)})",
+                     number(r.get("efficiency"), 2), number(r["peak_memory_mib"], 1), number(r.get("metrics_ms_per_image"), 2),
                      str(int(r["samples"])), str(sum(int(r[f"{c}_undefined"]) for c, _ in columns)), str(int(r["failures"]))]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -79,7 +76,7 @@ def precision_markdown(rows: pd.DataFrame, labels: list[str], precision: str) ->
              "Spearman: rank correlation of the two maps; relative error: ||map - float32 map|| / ||float32 map||; means over those samples.", "",
              "| implementation | Spearman | relative error |", "|---|---|---|"]
     for label, (_, r) in zip(labels, rows.iterrows()):
-        lines.append(f"| {label} | {_fmt(r['float32_spearman_mean'], 4)} | {_fmt(r.get('float32_relative_error_mean'), 4)} |")
+        lines.append(f"| {label} | {number(r['float32_spearman_mean'], 4)} | {number(r.get('float32_relative_error_mean'), 4)} |")
     return lines + [""]
 
 
@@ -93,9 +90,9 @@ def metric_cost_markdown(costs: pd.DataFrame) -> list[str]:
              "p(x), so the second one reading it shows below 1.", "",
              "| metric | passes per image | ms/img | budget ms/img | × budget |", "|---|---|---|---|---|"]
     for _, r in costs.iterrows():
-        spread = f" [{_fmt(r['efficiency_min'], 2)}, {_fmt(r['efficiency_max'], 2)}]" if r["efficiency"] == r["efficiency"] else ""
-        lines.append(f"| {r['metric']} | {r['passes']} | {_fmt(r['ms_per_image'], 2)} | {_fmt(r['budget_ms_per_image'], 2)} | "
-                     f"{_fmt(r['efficiency'], 2)}{spread} |")
+        spread = f" [{number(r['efficiency_min'], 2)}, {number(r['efficiency_max'], 2)}]" if r["efficiency"] == r["efficiency"] else ""
+        lines.append(f"| {r['metric']} | {r['passes']} | {number(r['ms_per_image'], 2)} | {number(r['budget_ms_per_image'], 2)} | "
+                     f"{number(r['efficiency'], 2)}{spread} |")
     return lines + [""]
 
 
@@ -130,17 +127,17 @@ def classifier_markdown(clf: dict, split: str) -> list[str]:
     if "seeds" in clf:
         figures = [k for k in ("accuracy", "roc_auc", "balanced_accuracy", "macro_roc_auc", "tpr", "fpr") if k in clf]
         return [f"Classifier on `{split}`, mean ± SD over {clf['seeds']} training seeds: "
-                + ", ".join(f"{k} {_fmt(clf[k])} ± {_fmt(clf.get(k + '_sd'))}" for k in figures) + f" (n = {clf.get('n')} per seed).", ""]
+                + ", ".join(f"{k} {number(clf[k])} ± {number(clf.get(k + '_sd'))}" for k in figures) + f" (n = {clf.get('n')} per seed).", ""]
     if "tpr" in clf:
-        return [f"Classifier on `{split}`: accuracy {_fmt(clf.get('accuracy'))}, ROC-AUC {_fmt(clf.get('roc_auc'))}, "
-                f"TPR {_fmt(clf.get('tpr'))}, FPR {_fmt(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
-    lines = [f"Classifier on `{split}` ({clf.get('num_classes')} classes, n = {clf.get('n')}): accuracy {_fmt(clf.get('accuracy'))}, "
-             f"balanced accuracy {_fmt(clf.get('balanced_accuracy'))}, macro one-vs-rest ROC-AUC {_fmt(clf.get('macro_roc_auc'))}, "
-             f"macro F1 {_fmt(clf.get('macro_f1'))}.", ""]
+        return [f"Classifier on `{split}`: accuracy {number(clf.get('accuracy'))}, ROC-AUC {number(clf.get('roc_auc'))}, "
+                f"TPR {number(clf.get('tpr'))}, FPR {number(clf.get('fpr'))} (n = {clf.get('n')}).", ""]
+    lines = [f"Classifier on `{split}` ({clf.get('num_classes')} classes, n = {clf.get('n')}): accuracy {number(clf.get('accuracy'))}, "
+             f"balanced accuracy {number(clf.get('balanced_accuracy'))}, macro one-vs-rest ROC-AUC {number(clf.get('macro_roc_auc'))}, "
+             f"macro F1 {number(clf.get('macro_f1'))}.", ""]
     per_class = clf.get("per_class") or []
     if per_class:
         lines += ["| class | support | accuracy (recall) | precision | F1 | ROC-AUC (one vs rest) |", "|---|---|---|---|---|---|"]
-        lines += [f"| {c['class']} | {c['support']} | {_fmt(c['recall'])} | {_fmt(c['precision'])} | {_fmt(c['f1'])} | {_fmt(c['roc_auc'])} |"
+        lines += [f"| {c['class']} | {c['support']} | {number(c['recall'])} | {number(c['precision'])} | {number(c['f1'])} | {number(c['roc_auc'])} |"
                   for c in per_class]
         lines.append("")
     matrix, names = clf.get("confusion_matrix"), clf.get("classes") or []
@@ -161,7 +158,7 @@ def agreement_markdown(agreement: pd.DataFrame, cfg: SuiteConfig) -> str:
              "| model | method | implementation A | implementation B | Pearson | Spearman | top overlap | max abs diff | n |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in agreement.iterrows():
         cells = [f"`{r['model']}`", r["method"], f"`{r['a']}`", f"`{r['b']}`"]
-        cells += [f"{_fmt(r[m])} [{_fmt(r[m + '_ci_low'])}, {_fmt(r[m + '_ci_high'])}]" for m in ("pearson", "spearman", "top_overlap", "max_abs_diff")]
+        cells += [f"{number(r[m])} [{number(r[m + '_ci_low'])}, {number(r[m + '_ci_high'])}]" for m in ("pearson", "spearman", "top_overlap", "max_abs_diff")]
         cells.append(str(int(r["samples"])))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -177,7 +174,7 @@ def metric_agreement_markdown(table: pd.DataFrame) -> str:
         tau = {(r.metric_a, r.metric_b): r.kendall_tau for r in group.itertuples()}
         lines += [f"Model `{model}`:", "", "| | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
         for a in metrics:
-            cells = ["1" if a == b else _fmt(tau.get((a, b), tau.get((b, a))), 2) for b in metrics]
+            cells = ["1" if a == b else number(tau.get((a, b), tau.get((b, a))), 2) for b in metrics]
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -206,7 +203,7 @@ def curves_markdown(curves: pd.DataFrame) -> str:
                   "| implementation | " + " | ".join(f"{param}={v}" for v in values) + " |", "|---|" + "---|" * len(values)]
         for implementation, rows in group.groupby("implementation", sort=False):
             means = dict(zip(rows["value"], rows["mean"], strict=True))
-            lines.append(f"| `{implementation}` | " + " | ".join(_fmt(means.get(v)) for v in values) + " |")
+            lines.append(f"| `{implementation}` | " + " | ".join(number(means.get(v)) for v in values) + " |")
         lines.append("")
     return "\n".join(lines)
 
